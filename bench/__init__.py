@@ -1,0 +1,1 @@
+"""Benchmarks, each measured beside a peer in the same run (`make bench`)."""

@@ -1,0 +1,1 @@
+"""Conveyor's processes: gateway, scheduler, worker, logger, and the `conveyor` command."""

@@ -1,0 +1,1 @@
+"""`conveyor dev`: the whole platform on one machine, for development and the demo."""

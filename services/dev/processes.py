@@ -1,0 +1,88 @@
+"""Child processes that die with their parent and stop politely: SIGTERM, then SIGKILL
+after a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: Linux sends it SIGTERM when the parent dies, so even a
+    SIGKILLed `conveyor dev` leaves nothing behind."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        ctypes.CDLL(libc_name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class ChildProcess:
+    name: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+    stop_timeout: float
+
+    @classmethod
+    async def start(
+        cls,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        stop_timeout: float = 15.0,
+    ) -> ChildProcess:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as output:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=output,
+                stderr=asyncio.subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                preexec_fn=_die_with_parent,
+                # Its own process group: a Ctrl-C in the terminal reaches only `conveyor dev`,
+                # which then stops the children in order.
+                start_new_session=True,
+            )
+        log.debug("started", child=name, pid=process.pid)
+        return cls(name, process, log_path, stop_timeout)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def stop(self) -> int:
+        """SIGTERM the child's whole process group, wait, then SIGKILL what is left."""
+        if self.process.returncode is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), self.stop_timeout)
+            except TimeoutError:
+                log.warning("did not stop in time; killing", child=self.name)
+                self._signal_group(signal.SIGKILL)
+                await self.process.wait()
+        # Helpers it left in its group (e.g. Erlang's port programs) go too.
+        self._signal_group(signal.SIGKILL)
+        return self.process.returncode or 0
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            return

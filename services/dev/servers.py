@@ -1,0 +1,157 @@
+"""Local stand-ins for the servers Conveyor needs, started as child processes when no real
+server is configured: MongoDB's protocol via `nx-27017` (SQLite), S3 via `moto_server`, and a
+private `rabbitmq-server` node when no broker answers. The test fixtures use these too."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from services.dev.processes import ChildProcess
+from shared.errors import DependencyError
+
+RABBITMQ_SCRIPT_DIRS = (Path("/usr/lib/rabbitmq/bin"), Path("/usr/sbin"))
+INSTALL_RABBITMQ_HINT = (
+    "no RabbitMQ answers at CONVEYOR_AMQP_URL and rabbitmq-server is not installed: "
+    "install it (Debian/Ubuntu: `sudo apt-get install rabbitmq-server`), start one "
+    "(`docker run -p 5672:5672 rabbitmq:3-management`), or set CONVEYOR_AMQP_URL"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def venv_script(name: str) -> str:
+    """A console script installed beside this interpreter, else one on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise DependencyError(f"{name} is not installed: pip install 'conveyor[dev-servers]'")
+    return found
+
+
+async def port_answers(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+async def wait_until(
+    what: str, child: ChildProcess | None, check: Callable[[], Awaitable[bool]], within: float
+) -> None:
+    """Poll `check()` until it is true, the child dies, or `within` seconds pass."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        if await check():
+            return
+        if child is not None and child.returncode is not None:
+            raise DependencyError(
+                f"{what} exited with code {child.returncode}; see {child.log_path}"
+            )
+        if asyncio.get_running_loop().time() > deadline:
+            where = f"; see {child.log_path}" if child is not None else ""
+            raise DependencyError(f"{what} did not start within {within:g}s{where}")
+        await asyncio.sleep(0.2)
+
+
+@dataclass
+class LocalServers:
+    """The servers started here; `stop()` ends every one of them."""
+
+    children: list[ChildProcess] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        for child in reversed(self.children):
+            await child.stop()
+        self.children.clear()
+
+    async def start_mongo(self, data_dir: Path) -> str:
+        port = free_port()
+        (data_dir / "mongo").mkdir(parents=True, exist_ok=True)
+        child = await ChildProcess.start(
+            "mongodb (nx-27017)",
+            [venv_script("nx-27017"), "--data-dir", str(data_dir / "mongo"),
+             "--host", "127.0.0.1", "--port", str(port),
+             "--log-file", str(data_dir / "logs" / "nx-27017.log"),
+             "--pid-file", str(data_dir / "nx-27017.pid")],
+            log_path=data_dir / "logs" / "mongo.out",
+        )
+        self.children.append(child)
+        await wait_until("nx-27017", child, lambda: port_answers("127.0.0.1", port), 30)
+        return f"mongodb://127.0.0.1:{port}"
+
+    async def start_s3(self, data_dir: Path) -> str:
+        port = free_port()
+        child = await ChildProcess.start(
+            "s3 (moto_server)",
+            [venv_script("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            log_path=data_dir / "logs" / "moto.out",
+        )
+        self.children.append(child)
+        endpoint = f"http://127.0.0.1:{port}"
+
+        async def answers() -> bool:
+            try:
+                async with aiohttp.ClientSession() as session, session.get(
+                    f"{endpoint}/moto-api/", timeout=aiohttp.ClientTimeout(total=1)
+                ) as response:
+                    return response.status < 500
+            except (aiohttp.ClientError, TimeoutError):
+                return False
+
+        await wait_until("moto_server", child, answers, 30)
+        return endpoint
+
+    async def start_rabbitmq(self, data_dir: Path) -> str:
+        """A private RabbitMQ node with its own data directory, ports and cookie."""
+        script = next(
+            (d / "rabbitmq-server" for d in RABBITMQ_SCRIPT_DIRS
+             if (d / "rabbitmq-server").exists()),
+            None,
+        )
+        if script is None:
+            raise DependencyError(INSTALL_RABBITMQ_HINT)
+        port = free_port()
+        base = (data_dir / "rabbitmq").resolve()
+        base.mkdir(parents=True, exist_ok=True)
+        (base / "enabled_plugins").write_text("[].\n")
+        (base / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"
+        )
+        env = {
+            **os.environ,
+            "HOME": str(base),
+            "RABBITMQ_NODENAME": f"conveyor-dev-{port}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+            "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
+        }
+        child = await ChildProcess.start(
+            "rabbitmq-server", [str(script)], log_path=data_dir / "logs" / "rabbitmq.out",
+            env=env, stop_timeout=30,
+        )
+        self.children.append(child)
+        await wait_until("rabbitmq-server", child, lambda: port_answers("127.0.0.1", port), 90)
+        return f"amqp://guest:guest@127.0.0.1:{port}/"

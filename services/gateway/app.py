@@ -1,0 +1,47 @@
+"""The gateway's application factory: each resource is opened and closed by its own
+cleanup context and stored under a typed key."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
+from services.gateway.middlewares import error_middleware
+from shared.broker import amqp_ready
+from shared.health import add_health_routes
+from shared.objects import open_objects
+from shared.runtime import open_broker
+from shared.settings import Settings
+from shared.store import open_store
+
+MAX_BODY = 1024 * 1024
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app[SETTINGS] = settings
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_store(settings, "conveyor-gateway") as store:
+            app[STORE] = store
+            yield
+
+    async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_broker(settings, "conveyor-gateway", prefetch=1) as broker:
+            app[BROKER] = broker
+            yield
+
+    async def objects_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_objects(settings) as objects:
+            app[OBJECTS] = objects
+            yield
+
+    app.cleanup_ctx.extend([store_ctx, broker_ctx, objects_ctx])
+    add_health_routes(app, "gateway", {
+        "rabbitmq": lambda: amqp_ready(app[BROKER].connection),
+        "mongodb": lambda: app[STORE].ping(),
+        "s3": lambda: app[OBJECTS].ping(),
+    })
+    return app

@@ -1,0 +1,1 @@
+"""The log service: stores every task's log entries and serves them."""

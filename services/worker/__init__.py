@@ -1,0 +1,1 @@
+"""Workers: run the tools of one region's tasks against object storage."""

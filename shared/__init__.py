@@ -1,0 +1,1 @@
+"""Code every Conveyor service shares: contracts, topology, settings and clients."""

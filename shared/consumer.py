@@ -1,0 +1,184 @@
+"""Consume a queue with explicit outcomes, never a blind ack and never a requeue forever:
+
+- the handler returns           -> ack
+- `TransientError` / `Retry`    -> republish after a capped exponential backoff with jitter
+                                   (through a TTL queue that dead-letters back), then ack;
+                                   after the last attempt -> dead-letter
+- undecodable or invalid body,
+  `PermanentError`, or anything
+  unexpected (logged with its
+  traceback)                    -> dead-letter with the reason in a header, then ack
+- shutdown while handling       -> nack with requeue: handed back at once
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+
+from shared.broker import Publisher, build_message
+from shared.errors import MessageError, PermanentError, Retry, TransientError
+from shared.messages import Message, decode
+from shared.topology import (
+    ATTEMPT_HEADER,
+    DEAD_AT_HEADER,
+    DEAD_EXCHANGE,
+    REASON_HEADER,
+    SOURCE_QUEUE_HEADER,
+    quantize_delay_ms,
+)
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 300.0
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt `attempt` (1-based): doubling from
+        `base_delay`, capped, with jitter in [50 %, 100 %] so that retries spread out."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        jitter: float = (rng or random).random()
+        return ceiling * (0.5 + 0.5 * jitter)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    message: Message
+    attempt: int
+    redelivered: bool
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+def _reason_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+class Consumer:
+    """Runs `handler` for each message of one queue, each in a task this consumer owns."""
+
+    def __init__(
+        self,
+        channel: AbstractChannel,
+        publisher: Publisher,
+        queue: str,
+        handler: Handler,
+        policy: RetryPolicy,
+    ) -> None:
+        self.channel = channel
+        self.publisher = publisher
+        self.queue = queue  # unprefixed
+        self.handler = handler
+        self.policy = policy
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def start(self) -> None:
+        name = self.publisher.topology.name(self.queue)
+        self._queue = await self.channel.get_queue(name, ensure=True)
+        self._tag = await self._queue.consume(self._on_message)
+
+    async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
+        task = asyncio.create_task(self._handle(incoming))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking deliveries, let running handlers finish within `grace` seconds, then
+        cancel the rest so that their messages go back to the queue at once."""
+        if self._queue is not None and self._tag is not None:
+            await self._queue.cancel(self._tag)
+            self._tag = None
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("handed back after grace period", queue=self.queue,
+                            count=len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _handle(self, incoming: AbstractIncomingMessage) -> None:
+        headers = incoming.headers or {}
+        raw_attempt = headers.get(ATTEMPT_HEADER, 1)
+        attempt = raw_attempt if isinstance(raw_attempt, int) and raw_attempt >= 1 else 1
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(queue=self.queue, attempt=attempt)
+        try:
+            message = decode(incoming.body)
+        except MessageError as exc:
+            await self._dead_letter(incoming, str(exc))
+            return
+        structlog.contextvars.bind_contextvars(
+            message_type=message.type, job_id=getattr(message, "job_id", None)
+        )
+        try:
+            await self.handler(Delivery(message, attempt, bool(incoming.redelivered)))
+        except asyncio.CancelledError:
+            await incoming.nack(requeue=True)
+            raise
+        except TransientError as exc:
+            await self._retry_or_dead_letter(incoming, attempt, exc)
+        except PermanentError as exc:
+            await self._dead_letter(incoming, _reason_text(exc))
+        except Exception as exc:
+            log.exception("handler failed unexpectedly")
+            await self._dead_letter(incoming, f"unexpected {_reason_text(exc)}")
+        else:
+            await incoming.ack()
+
+    async def _retry_or_dead_letter(
+        self, incoming: AbstractIncomingMessage, attempt: int, exc: TransientError
+    ) -> None:
+        if attempt >= self.policy.max_attempts:
+            await self._dead_letter(
+                incoming, f"gave up after {attempt} attempts: {_reason_text(exc)}"
+            )
+            return
+        seconds = exc.delay if isinstance(exc, Retry) and exc.delay is not None else (
+            self.policy.delay(attempt)
+        )
+        delay_ms = quantize_delay_ms(seconds)
+        topology = self.publisher.topology
+        delay_name = await topology.declare_delay_queue(self.channel, self.queue, delay_ms)
+        headers = dict(incoming.headers or {})
+        headers[ATTEMPT_HEADER] = attempt + 1
+        headers[REASON_HEADER] = _reason_text(exc)
+        await self.publisher.publish_raw(
+            "", delay_name, build_message(
+                incoming.body, message_id=incoming.message_id, message_type=incoming.type,
+                headers=headers,
+            ),
+        )
+        log.info("retry scheduled", delay_ms=delay_ms, reason=str(exc))
+        await incoming.ack()
+
+    async def _dead_letter(self, incoming: AbstractIncomingMessage, reason: str) -> None:
+        headers = dict(incoming.headers or {})
+        headers[REASON_HEADER] = reason
+        headers[SOURCE_QUEUE_HEADER] = self.queue
+        headers[DEAD_AT_HEADER] = datetime.now(UTC).isoformat()
+        await self.publisher.publish_raw(
+            DEAD_EXCHANGE, self.queue, build_message(
+                incoming.body, message_id=incoming.message_id, message_type=incoming.type,
+                headers=headers,
+            ),
+        )
+        log.warning("dead-lettered", reason=reason)
+        await incoming.ack()

@@ -1,0 +1,156 @@
+"""What every service process does the same way: run until SIGTERM or SIGINT, connect to the
+broker with the topology declared, and build its consumers with one retry policy."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+
+from shared.broker import Publisher, amqp_ready, open_amqp
+from shared.consumer import Consumer, Handler, RetryPolicy
+from shared.errors import ConveyorError
+from shared.health import Check, serve_health
+from shared.objects import ObjectStore, open_objects
+from shared.settings import Settings
+from shared.store import Store, open_store
+from shared.topology import Topology
+
+log = structlog.get_logger(__name__)
+
+
+def topology_for(settings: Settings) -> Topology:
+    return Topology(prefix=settings.amqp_prefix, regions=tuple(settings.regions))
+
+
+def retry_policy_for(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.max_attempts,
+        base_delay=settings.retry_base_delay,
+        max_delay=settings.retry_max_delay,
+    )
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by the first SIGTERM or SIGINT."""
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, event.set)
+    return event
+
+
+@dataclass
+class Broker:
+    """A service's broker side: one connection, a confirming publisher and a consuming
+    channel with an explicit prefetch."""
+
+    connection: AbstractRobustConnection
+    publisher: Publisher
+    channel: AbstractRobustChannel
+    topology: Topology
+    policy: RetryPolicy
+
+    def consumer(self, queue: str, handler: Handler) -> Consumer:
+        return Consumer(self.channel, self.publisher, queue, handler, self.policy)
+
+
+@asynccontextmanager
+async def open_broker(settings: Settings, name: str, prefetch: int) -> AsyncIterator[Broker]:
+    async with AsyncExitStack() as stack:
+        connection = await stack.enter_async_context(open_amqp(settings, name))
+        topology = topology_for(settings)
+        publisher = await Publisher.open(connection, topology)
+        stack.push_async_callback(publisher.close)
+        await topology.declare(publisher.channel)
+        channel = await connection.channel(publisher_confirms=False)
+        stack.push_async_callback(channel.close)
+        await channel.set_qos(prefetch_count=prefetch)
+        yield Broker(connection, publisher, channel, topology, retry_policy_for(settings))
+
+
+async def drain(consumers: list[Consumer], grace: float) -> None:
+    """Stop every consumer at once, each finishing in-flight work within `grace`."""
+    await asyncio.gather(*(consumer.stop(grace) for consumer in consumers))
+
+
+def run_service(name: str, body: Callable[[], Coroutine[Any, Any, None]]) -> int:
+    """Run a service's async body; a startup failure is one clear line and exit code 1."""
+    try:
+        asyncio.run(body())
+    except ConveyorError as exc:
+        log.error("cannot start", service=name, error=str(exc))
+        return 1
+    return 0
+
+
+@dataclass
+class Resources:
+    """What a consuming service opened; `store` and `objects` only when it asked for them."""
+
+    broker: Broker
+    store: Store | None
+    objects: ObjectStore | None
+
+    def need_store(self) -> Store:
+        if self.store is None:
+            raise ConveyorError("this service was started without MongoDB")
+        return self.store
+
+    def need_objects(self) -> ObjectStore:
+        if self.objects is None:
+            raise ConveyorError("this service was started without S3")
+        return self.objects
+
+    def checks(self) -> dict[str, Check]:
+        checks: dict[str, Check] = {"rabbitmq": lambda: amqp_ready(self.broker.connection)}
+        if self.store is not None:
+            checks["mongodb"] = self.store.ping
+        if self.objects is not None:
+            checks["s3"] = self.objects.ping
+        return checks
+
+
+async def serve_consumers(
+    settings: Settings,
+    service: str,
+    *,
+    port: int,
+    prefetch: int,
+    wire: Callable[[Resources], list[Consumer]],
+    use_store: bool = False,
+    use_objects: bool = False,
+) -> None:
+    """The life of a consuming service: open what it uses, serve its health endpoints,
+    consume until SIGTERM or SIGINT, then drain within the grace period and close."""
+    stop = stop_event()
+    async with AsyncExitStack() as stack:
+        store = (
+            await stack.enter_async_context(open_store(settings, f"conveyor-{service}"))
+            if use_store else None
+        )
+        objects = (
+            await stack.enter_async_context(open_objects(settings)) if use_objects else None
+        )
+        broker = await stack.enter_async_context(
+            open_broker(settings, f"conveyor-{service}", prefetch)
+        )
+        resources = Resources(broker, store, objects)
+        consumers = wire(resources)
+        bound = await stack.enter_async_context(
+            serve_health(service, resources.checks(), settings.bind_host, port)
+        )
+        for consumer in consumers:
+            await consumer.start()
+        log.info("ready", service=service, port=bound,
+                 queues=[consumer.queue for consumer in consumers])
+        await stop.wait()
+        log.info("stopping", service=service, in_flight=sum(c.in_flight for c in consumers))
+        await drain(consumers, settings.grace_period)
+    log.info("stopped", service=service)

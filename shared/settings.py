@@ -1,0 +1,203 @@
+"""Every `CONVEYOR_*` setting, read once in a service's `main()` and passed down.
+
+One class serves all services so that a single env file (the one `conveyor dev` writes, or a
+compose `.env`) configures any of them; each service reads only the fields it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.errors import ConfigError
+
+ENV_PREFIX = "CONVEYOR_"
+_REGION = re.compile(r"^[a-z0-9][a-z0-9:._-]{0,62}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Variables read by the client CLI rather than by a service; not an error to find them set.
+CLIENT_VARIABLES = frozenset({"CONVEYOR_URL", "CONVEYOR_API_KEY"})
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, case_sensitive=False
+    )
+
+    # Servers
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_prefix: str = Field(
+        default="", description="Prepended to every exchange and queue name (isolation)."
+    )
+    mongo_url: str = "mongodb://127.0.0.1:27017"
+    mongo_db: str = "conveyor"
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_access_key: SecretStr = SecretStr("minioadmin")
+    s3_secret_key: SecretStr = SecretStr("minioadmin")
+    s3_bucket: str = "conveyor"
+    s3_region: str = "us-east-1"
+
+    # Regions
+    regions: Annotated[list[str], NoDecode] = ["local"]
+    default_region: str = "local"
+
+    # HTTP (health endpoints of every service; the API of the gateway)
+    bind_host: str = "127.0.0.1"
+    gateway_port: Port = 8080
+    scheduler_port: Port = 8081
+    logger_port: Port = 8082
+    worker_port: Port = Field(default=8083, description="0 picks a free port")
+    public_url: str = Field(default="", description="Base URL clients use; derived if empty")
+
+    # Consumption and reliability
+    prefetch: int = Field(default=64, ge=1, le=65535)
+    worker_concurrency: int = Field(default=2, ge=1, le=1024)
+    grace_period: float = Field(default=30.0, gt=0, le=3600)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_base_delay: float = Field(default=1.0, gt=0, le=3600)
+    retry_max_delay: float = Field(default=300.0, gt=0, le=86400)
+
+    # Logs
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_retention_days: int = Field(default=30, ge=1, le=3650)
+
+    # `conveyor dev`
+    dev_api_key: SecretStr | None = None
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_scheme(cls, value: str) -> str:
+        if not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must start with amqp:// or amqps://")
+        return value
+
+    @field_validator("mongo_url")
+    @classmethod
+    def _mongo_scheme(cls, value: str) -> str:
+        if not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _s3_scheme(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if not _BUCKET.match(value):
+            raise ValueError("must be 3-63 lowercase letters, digits, '.' or '-'")
+        return value
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _split_regions(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _region_names(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must name at least one region")
+        for region in value:
+            if not _REGION.match(region):
+                raise ValueError(
+                    f"{region!r} is not a region name (lowercase letters, digits, ':._-')"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("lists a region twice")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.default_region not in self.regions:
+            raise ValueError(
+                f"CONVEYOR_DEFAULT_REGION {self.default_region!r} is not one of "
+                f"CONVEYOR_REGIONS {','.join(self.regions)}"
+            )
+        if self.retry_max_delay < self.retry_base_delay:
+            raise ValueError("CONVEYOR_RETRY_MAX_DELAY is below CONVEYOR_RETRY_BASE_DELAY")
+        return self
+
+    @property
+    def s3_secure(self) -> bool:
+        return self.s3_endpoint.startswith("https://")
+
+    @property
+    def s3_host(self) -> str:
+        return self.s3_endpoint.split("://", 1)[1]
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def setting_variables() -> frozenset[str]:
+    """Every variable name a service reads."""
+    return frozenset(env_name(name) for name in Settings.model_fields)
+
+
+def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the environment (and an env file), or raise `ConfigError`
+    naming each bad variable and why."""
+    if env_file is not None and not env_file.is_file():
+        raise ConfigError(f"env file {env_file} does not exist")
+    try:
+        return Settings(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"])
+        name = env_name(location) if location else "settings"
+        value = error.get("input")
+        shown = "" if location in {"s3_secret_key", "s3_access_key", "dev_api_key"} else (
+            f" (got {value!r})" if location and not isinstance(value, dict) else ""
+        )
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"invalid setting {name}{shown}: {message}")
+    return "; ".join(lines)
+
+
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """`CONVEYOR_*` variables that no setting reads: most likely typos."""
+    known = setting_variables() | CLIENT_VARIABLES
+    source = os.environ if environ is None else environ
+    return sorted(key for key in source if key.startswith(ENV_PREFIX) and key.upper() not in known)
+
+
+def to_env_lines(settings: Settings) -> list[str]:
+    """`KEY=value` lines for every setting, secrets included: for an env file that lets
+    another process join the same instance."""
+    lines = []
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list):
+            value = ",".join(value)
+        lines.append(f"{env_name(name)}={value}")
+    return lines

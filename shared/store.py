@@ -1,0 +1,106 @@
+"""MongoDB through PyMongo's asyncio API: the client lifecycle and every index, created at
+start (creating an index that exists is a no-op, so every replica may do it)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure, PyMongoError
+
+from shared.errors import DependencyError
+from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+Document = dict[str, Any]
+PING_TIMEOUT = 5.0
+DAY = 86_400
+
+
+@dataclass
+class Store:
+    client: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
+
+    @property
+    def jobs(self) -> AsyncCollection[Document]:
+        return self.db["jobs"]
+
+    @property
+    def logs(self) -> AsyncCollection[Document]:
+        return self.db["logs"]
+
+    @property
+    def organizations(self) -> AsyncCollection[Document]:
+        return self.db["organizations"]
+
+    @property
+    def users(self) -> AsyncCollection[Document]:
+        return self.db["users"]
+
+    @property
+    def api_keys(self) -> AsyncCollection[Document]:
+        return self.db["api_keys"]
+
+    @property
+    def job_bundles(self) -> AsyncCollection[Document]:
+        return self.db["job_bundles"]
+
+    async def ping(self) -> None:
+        try:
+            await asyncio.wait_for(self.client.admin.command("ping"), PING_TIMEOUT)
+        except (PyMongoError, TimeoutError) as exc:
+            raise DependencyError(f"MongoDB did not answer: {exc}") from exc
+
+    async def ensure_indexes(self, log_retention_days: int) -> None:
+        await self.jobs.create_index([("organization_id", ASCENDING), ("created", DESCENDING)])
+        await self.jobs.create_index([("status", ASCENDING)])
+        await self.jobs.create_index([("tags", ASCENDING)])
+        await self.logs.create_index(
+            [("job_id", ASCENDING), ("task_id", ASCENDING), ("attempt", ASCENDING),
+             ("seq", ASCENDING)],
+            unique=True, name="entry_identity",
+        )
+        await self._ensure_ttl(self.logs, "timestamp", log_retention_days * DAY)
+        await self.organizations.create_index("name", unique=True)
+        await self.users.create_index("name", unique=True)
+        await self.api_keys.create_index("key_hash", unique=True)
+        await self.api_keys.create_index("prefix")
+        await self.job_bundles.create_index(
+            [("organization_id", ASCENDING), ("name", ASCENDING)], unique=True
+        )
+
+    async def _ensure_ttl(
+        self, collection: AsyncCollection[Document], field: str, seconds: int
+    ) -> None:
+        name = f"{field}_ttl"
+        try:
+            await collection.create_index(field, name=name, expireAfterSeconds=seconds)
+        except OperationFailure:
+            # The retention setting changed: an index's TTL can only be altered in place.
+            log.info("changing log retention", seconds=seconds)
+            await self.db.command(
+                "collMod", collection.name, index={"name": name, "expireAfterSeconds": seconds}
+            )
+
+
+@asynccontextmanager
+async def open_store(settings: Settings, app_name: str) -> AsyncIterator[Store]:
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.mongo_url, tz_aware=True, appname=app_name,
+        serverSelectionTimeoutMS=int(PING_TIMEOUT * 1000),
+    )
+    try:
+        store = Store(client, client[settings.mongo_db])
+        await store.ping()
+        await store.ensure_indexes(settings.log_retention_days)
+        yield store
+    finally:
+        await client.close()
