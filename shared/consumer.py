@@ -115,6 +115,16 @@ class Consumer:
                 await asyncio.gather(*pending, return_exceptions=True)
 
     async def _handle(self, incoming: AbstractIncomingMessage) -> None:
+        try:
+            await self._process(incoming)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Settling failed (the broker went away mid-retry or mid-dead-letter): leave the
+            # message unacked; the broker redelivers it when the channel closes.
+            log.exception("could not settle message; it will be redelivered")
+
+    async def _process(self, incoming: AbstractIncomingMessage) -> None:
         headers = incoming.headers or {}
         raw_attempt = headers.get(ATTEMPT_HEADER, 1)
         attempt = raw_attempt if isinstance(raw_attempt, int) and raw_attempt >= 1 else 1
