@@ -63,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--regions", help="comma-separated regions (default: CONVEYOR_REGIONS)")
     dev.add_argument("--no-demo", action="store_true", help="do not load the demo sample")
 
+    publish = commands.add_parser(
+        "publish", help="publish a job straight onto RabbitMQ, as an internal producer does"
+    )
+    publish.add_argument("job_file", type=Path, metavar="JOB.json")
+    publish.add_argument("--organization-id", required=True, help="organization of the job")
+    publish.add_argument("--user-id", help="user recorded as the job's submitter")
+    publish.add_argument("--env-file", type=Path, metavar="PATH")
+
     commands.add_parser("schema", help="print the JSON Schema of every message")
     return parser
 
@@ -77,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(dump_schema())
         return 0
+    if args.command == "publish":
+        from services.producer import main as publish_main
+
+        settings = settings_from(args)
+        configure_logging(settings.log_level, settings.log_format)
+        return publish_main(settings, args.job_file, args.organization_id, args.user_id)
     if args.command == "dev":
         from services.dev.main import main as dev_main
 

@@ -64,6 +64,15 @@ class JobSpec(BaseModel):
     job_bundle_id: str | int | None = None
     notify: str | None = None
 
+    @field_validator("notify")
+    @classmethod
+    def _notify(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value.startswith(("http://", "https://")) or len(value) > 2048
+        ):
+            raise ValueError("must be an http:// or https:// URL of at most 2048 characters")
+        return value
+
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:

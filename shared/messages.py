@@ -83,9 +83,12 @@ class TaskProgress(TaskRef):
 
 
 class TaskOutput(BaseModel):
+    """An object a task wrote: a key in the platform's bucket, or in `bucket` elsewhere."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     path: str
     size: int = Field(ge=0)
+    bucket: str | None = None
 
 
 class TaskSucceeded(TaskRef):

@@ -7,7 +7,7 @@ import asyncio
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -97,6 +97,11 @@ class Resources:
     broker: Broker
     store: Store | None
     objects: ObjectStore | None
+    closers: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+
+    def on_close(self, closer: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `closer` after the consumers drained, before the connections close."""
+        self.closers.append(closer)
 
     def need_store(self) -> Store:
         if self.store is None:
@@ -153,4 +158,6 @@ async def serve_consumers(
         await stop.wait()
         log.info("stopping", service=service, in_flight=sum(c.in_flight for c in consumers))
         await drain(consumers, settings.grace_period)
+        for closer in resources.closers:
+            await closer()
     log.info("stopped", service=service)

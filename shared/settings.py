@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     retry_base_delay: float = Field(default=1.0, gt=0, le=3600)
     retry_max_delay: float = Field(default=300.0, gt=0, le=86400)
 
+    # Gateway
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024**3)
+
+    # Workers
+    allow_private_networks: bool = Field(
+        default=False, description="let downloads and notifications reach private addresses"
+    )
+    scratch_dir: str = Field(default="", description="local scratch space; default: system temp")
+
     # Logs
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

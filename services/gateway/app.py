@@ -7,8 +7,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.gateway.auth import auth_middleware
 from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from services.gateway.middlewares import error_middleware
+from services.gateway.openapi import openapi_document
+from services.gateway.routes import ROUTES, add_routes
+from services.gateway.views import base_url
 from shared.broker import amqp_ready
 from shared.health import add_health_routes
 from shared.objects import open_objects
@@ -16,11 +20,16 @@ from shared.runtime import open_broker
 from shared.settings import Settings
 from shared.store import open_store
 
-MAX_BODY = 1024 * 1024
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(ROUTES, base_url(request)))
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
     app[SETTINGS] = settings
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -44,4 +53,6 @@ def create_app(settings: Settings) -> web.Application:
         "mongodb": lambda: app[STORE].ping(),
         "s3": lambda: app[OBJECTS].ping(),
     })
+    app.router.add_get("/api/openapi.json", openapi)
+    add_routes(app, ROUTES)
     return app

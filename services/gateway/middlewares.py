@@ -1,5 +1,5 @@
-"""One error middleware: domain errors become JSON bodies, unexpected ones are logged with
-their traceback and answered with a 500 that leaks nothing."""
+"""One error middleware: domain errors become JSON bodies (aiohttp's own HTTP errors too),
+unexpected ones are logged with their traceback and answered with a 500 that leaks nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import uuid
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from services.gateway.errors import ApiError
+from services.gateway.keys import SETTINGS
 
 log = structlog.get_logger(__name__)
 
@@ -19,18 +22,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
         response = await handler(request)
+    except ApiError as exc:
+        response = web.json_response(exc.body(), status=exc.status, headers=exc.headers)
     except web.HTTPException as exc:
-        if exc.empty_body or exc.content_type == "application/json":
+        if exc.status < 400 or exc.content_type == "application/json":
             raise
-        return web.json_response(
-            {"error": exc.reason, "status": exc.status}, status=exc.status,
+        message = exc.reason
+        if exc.status == 413:
+            limit = request.app[SETTINGS].max_body_bytes
+            message = f"request body too large (limit {limit} bytes)"
+        response = web.json_response(
+            {"error": message, "status": exc.status}, status=exc.status,
             headers={key: value for key, value in exc.headers.items()
                      if key.lower() not in {"content-type", "content-length"}},
         )
     except Exception:
         log.exception("request failed", method=request.method, path=request.path)
-        return web.json_response(
+        response = web.json_response(
             {"error": "internal error", "request_id": request_id, "status": 500}, status=500
         )
     response.headers["X-Request-ID"] = request_id
     return response
+

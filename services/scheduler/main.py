@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from services.scheduler.handlers import JobIntake
+from services.scheduler.intake import Intake
+from services.scheduler.machine import Machine
+from services.scheduler.notify import Notifier
 from shared.consumer import Consumer
 from shared.runtime import Resources, run_service, serve_consumers
 from shared.settings import Settings
 from shared.topology import SCHEDULER_EVENTS, SCHEDULER_JOBS
 
 
-def wire(resources: Resources) -> list[Consumer]:
-    intake = JobIntake(resources.need_store())
-    return [
-        resources.broker.consumer(SCHEDULER_JOBS, intake.on_job_message),
-        resources.broker.consumer(SCHEDULER_EVENTS, intake.on_event),
-    ]
-
-
 def main(settings: Settings) -> int:
+    def wire(resources: Resources) -> list[Consumer]:
+        store = resources.need_store()
+        notifier = Notifier(store, resources.need_objects(), settings)
+        resources.on_close(lambda: notifier.close(settings.grace_period))
+        machine = Machine(store, resources.broker.publisher, resources.broker.policy,
+                          notifier.job_finished)
+        intake = Intake(store, machine, settings)
+        return [
+            resources.broker.consumer(SCHEDULER_JOBS, intake.on_job_message),
+            resources.broker.consumer(SCHEDULER_EVENTS, intake.on_event),
+        ]
+
     return run_service("scheduler", lambda: serve_consumers(
         settings, "scheduler", port=settings.scheduler_port, prefetch=settings.prefetch,
-        wire=wire, use_store=True,
+        wire=wire, use_store=True, use_objects=True,
     ))

@@ -18,7 +18,8 @@ def main(settings: Settings, region: str | None = None) -> int:
         )
 
     def wire(resources: Resources) -> list[Consumer]:
-        runner = TaskRunner(resources.broker.publisher, worker_identity())
+        runner = TaskRunner(resources.broker.publisher, resources.need_objects(), settings,
+                            worker_identity())
         return [resources.broker.consumer(tasks_queue(region), runner.on_task)]
 
     # Prefetch equals concurrency: a worker holds only tasks it is running, so a slow worker

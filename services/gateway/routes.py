@@ -1,0 +1,53 @@
+"""Every API route in one table: registered from it, and documented from it (OpenAPI)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from services.gateway import views
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    request_schema: str | None = None
+    responses: dict[int, str] = field(default_factory=dict)
+    query: tuple[tuple[str, str], ...] = ()
+
+
+JOB = "Job"
+ROUTES: list[Route] = [
+    Route("POST", "/api/jobs/", views.create_job, "Submit a job",
+          request_schema="JobSpec",
+          responses={201: JOB, 400: "Error", 401: "Error", 403: "Error", 413: "Error",
+                     503: "Error"}),
+    Route("GET", "/api/jobs/", views.list_jobs, "List the caller's jobs, newest first",
+          responses={200: "JobPage", 400: "Error", 401: "Error"},
+          query=(("page", "integer"), ("page_size", "integer"), ("status", "string"),
+                 ("tag", "string"), ("job_bundle_id", "string"))),
+    Route("GET", "/api/jobs/{job_id}/", views.get_job, "Get a job",
+          responses={200: JOB, 401: "Error", 404: "Error"}),
+    Route("POST", "/api/jobs/{job_id}/restart/", views.restart_job,
+          "Reset the tasks of a finished job and run it again under the same id",
+          responses={200: JOB, 401: "Error", 404: "Error", 409: "Error"}),
+    Route("POST", "/api/jobs/{job_id}/resubmit/", views.resubmit_job,
+          "Run a finished job's specification again as a new job",
+          responses={201: JOB, 401: "Error", 404: "Error", 409: "Error"}),
+]
+
+
+def add_routes(app: web.Application, routes: list[Route]) -> None:
+    """Each route, and its twin without the trailing slash (clients type both)."""
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler)
+        bare = route.path.rstrip("/")
+        if bare != route.path:
+            app.router.add_route(route.method, bare, route.handler)

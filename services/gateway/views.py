@@ -1,0 +1,180 @@
+"""The Jobs API of the seed: submit, read, list, restart and resubmit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiormq
+import structlog
+from aiohttp import web
+from pymongo import DESCENDING
+
+from services.gateway.auth import PRINCIPAL, Principal
+from services.gateway.errors import ApiError, bad_request, not_found
+from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
+from services.gateway.submission import build_job, parse_spec, read_json
+from shared.errors import PublishError
+from shared.jobs import FINAL, Status, new_task, ordered_tasks, parse_status, task_key
+from shared.jobspec import JobSpec
+from shared.jobview import render_job
+from shared.messages import JobControl, JobSubmitted
+from shared.store import Document
+from shared.topology import JOBS_EXCHANGE
+
+log = structlog.get_logger(__name__)
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+def base_url(request: web.Request) -> str:
+    """Where clients reach the API: the configured public URL, else what the request (or a
+    proxy in front, by X-Forwarded-*) says."""
+    configured = request.app[SETTINGS].public_url
+    if configured:
+        return configured.rstrip("/")
+    host = request.headers.get("X-Forwarded-Host", request.host)
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    return f"{scheme}://{host}"
+
+
+async def job_json(request: web.Request, job: Document) -> dict[str, Any]:
+    return await render_job(job, base_url(request), request.app[OBJECTS])
+
+
+async def visible_job(request: web.Request) -> Document:
+    """The job named in the path if the caller's organizations may see it, else 404."""
+    principal = request[PRINCIPAL]
+    job = await request.app[STORE].jobs.find_one({
+        "_id": request.match_info["job_id"],
+        "organization_id": {"$in": principal.organization_ids},
+    })
+    if job is None:
+        raise not_found(f"job {request.match_info['job_id']!r}")
+    return job
+
+
+async def store_and_publish(request: web.Request, job: Document) -> None:
+    """Store the job, then announce it; if the announcement fails the job is removed again,
+    so a client never sees a job that nothing will run."""
+    store = request.app[STORE]
+    await store.jobs.insert_one(job)
+    message = JobSubmitted(
+        job_id=job["_id"], spec=JobSpec.model_validate(job["spec"]),
+        organization_id=job["organization_id"], user_id=job["user_id"],
+    )
+    try:
+        await request.app[BROKER].publisher.publish(JOBS_EXCHANGE, "job.submitted", message)
+    except (PublishError, aiormq.exceptions.AMQPError, ConnectionError) as exc:
+        await store.jobs.delete_one({"_id": job["_id"]})
+        log.error("could not publish job", error=str(exc))
+        raise ApiError(503, "the job queue is unavailable; nothing was submitted, try again",
+                       headers={"Retry-After": "5"}) from exc
+    structlog.contextvars.bind_contextvars(job_id=job["_id"])
+    log.info("job submitted", tasks=len(job["tasks"]), region=job["region"])
+
+
+async def create_job(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    spec = parse_spec(await read_json(request), settings)
+    job = await build_job(request.app[STORE], settings, request[PRINCIPAL], spec)
+    await store_and_publish(request, job)
+    return web.json_response(await job_json(request, job), status=201,
+                             headers={"Location": f"/api/jobs/{job['_id']}/"})
+
+
+async def get_job(request: web.Request) -> web.Response:
+    return web.json_response(await job_json(request, await visible_job(request)))
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise bad_request([{"field": name, "message": f"must be a whole number {low}-{high}"}])
+    return int(raw)
+
+
+def list_filter(request: web.Request, principal: Principal) -> Document:
+    query: Document = {"organization_id": {"$in": principal.organization_ids}}
+    if "status" in request.query:
+        try:
+            query["status"] = int(parse_status(request.query["status"]))
+        except ValueError as exc:
+            raise bad_request([{"field": "status", "message": str(exc)}]) from None
+    if "tag" in request.query:
+        query["tags"] = request.query["tag"]
+    if "job_bundle_id" in request.query:
+        query["job_bundle_id"] = request.query["job_bundle_id"]
+    return query
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    """The caller's jobs, newest first: `{"count", "next", "previous", "results"}`."""
+    page = _int_param(request, "page", 1, 1, 1_000_000)
+    size = _int_param(request, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    query = list_filter(request, request[PRINCIPAL])
+    jobs = request.app[STORE].jobs
+    count = await jobs.count_documents(query)
+    cursor = jobs.find(query).sort([("created", DESCENDING), ("_id", DESCENDING)])
+    found = await cursor.skip((page - 1) * size).limit(size).to_list()
+    results = [await job_json(request, job) for job in found]
+
+    def page_url(number: int) -> str:
+        return base_url(request) + str(request.rel_url.update_query(page=number, page_size=size))
+
+    return web.json_response({
+        "count": count,
+        "next": page_url(page + 1) if page * size < count else None,
+        "previous": page_url(page - 1) if page > 1 else None,
+        "results": results,
+    })
+
+
+def _finished_or_conflict(job: Document, action: str) -> None:
+    status = Status(job["status"])
+    if status not in FINAL:
+        raise ApiError(409, f"cannot {action} a job that is {status.text}; "
+                       "only Completed, Failed or Cancelled jobs can")
+
+
+async def restart_job(request: web.Request) -> web.Response:
+    """Same id, tasks reset, run again. The reset is a compare-and-set from a final status,
+    a state the scheduler never writes again, so ownership of running jobs stays its own."""
+    job = await visible_job(request)
+    _finished_or_conflict(job, "restart")
+    runs = job.get("runs", 1)
+    reset: Document = {"status": int(Status.QUEUED), "finished": None, "notified": None,
+                       "runs": runs + 1}
+    for task in ordered_tasks(job):
+        fresh = new_task(task["id"], task["tool"], task["parameters"])
+        # `attempt` keeps growing across runs: it fences late messages of the last run.
+        fresh.update(attempt=task["attempt"], attempt_base=task["attempt"])
+        reset[f"tasks.{task_key(task['id'])}"] = fresh
+    store = request.app[STORE]
+    result = await store.jobs.update_one(
+        {"_id": job["_id"], "status": job["status"], "runs": runs},
+        {"$set": reset, "$currentDate": {"modified": True}},
+    )
+    if result.modified_count == 0:
+        raise ApiError(409, "the job changed while restarting it; try again")
+    await request.app[BROKER].publisher.publish(JOBS_EXCHANGE, "job.control", JobControl(
+        job_id=job["_id"], action="restart", requested_by=request[PRINCIPAL].user_id,
+    ))
+    restarted = await store.jobs.find_one({"_id": job["_id"]})
+    return web.json_response(await job_json(request, restarted or job))
+
+
+async def resubmit_job(request: web.Request) -> web.Response:
+    """A new job with the same specification, under a new id."""
+    job = await visible_job(request)
+    _finished_or_conflict(job, "resubmit")
+    spec = JobSpec.model_validate(job["spec"]).model_copy(
+        update={"organization_id": job["organization_id"], "organization": None}
+    )
+    fresh = await build_job(request.app[STORE], request.app[SETTINGS], request[PRINCIPAL], spec)
+    copy = {**fresh, "region": job["region"], "job_bundle_id": job.get("job_bundle_id"),
+            "job_bundle": job.get("job_bundle")}
+    await store_and_publish(request, copy)
+    return web.json_response(await job_json(request, copy), status=201,
+                             headers={"Location": f"/api/jobs/{copy['_id']}/"})

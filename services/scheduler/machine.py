@@ -1,0 +1,197 @@
+"""The scheduler's state changes. Each is one conditional update (compare-and-set on status,
+dispatch flag and attempt), so a duplicate message, a late message from an earlier attempt,
+or a second scheduler replica changes nothing it should not."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from pymongo import ReturnDocument
+
+from services.scheduler.plan import Action, next_step
+from shared.broker import Publisher, build_message
+from shared.consumer import RetryPolicy
+from shared.jobs import Status, ordered_tasks, task_key, task_path, workspace_prefix
+from shared.messages import (
+    TaskDispatch,
+    TaskFailed,
+    TaskProgress,
+    TaskStarted,
+    TaskSucceeded,
+)
+from shared.store import Document, Store
+from shared.topology import TASKS_EXCHANGE, quantize_delay_ms, tasks_queue
+
+log = structlog.get_logger(__name__)
+ACTIVE = [int(Status.QUEUED), int(Status.RUNNING)]
+
+JobFinished = Callable[[Document], Awaitable[None]]
+
+
+class Machine:
+    def __init__(
+        self, store: Store, publisher: Publisher, policy: RetryPolicy, on_final: JobFinished
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.policy = policy
+        self.on_final = on_final
+
+    async def _cas(
+        self, condition: Document, changes: Document, stamp: tuple[str, ...] = ()
+    ) -> Document | None:
+        """Apply `changes` if the job matches `condition`; the job after, or None. Fields
+        in `stamp` get the server's current time (with `modified`), which every
+        MongoDB-protocol server stores as a date."""
+        update: Document = {"$currentDate": {name: True for name in ("modified", *stamp)}}
+        if changes:
+            update["$set"] = changes
+        result: Document | None = await self.store.jobs.find_one_and_update(
+            condition, update, return_document=ReturnDocument.AFTER
+        )
+        return result
+
+    async def advance(self, job: Document, interrupted: bool) -> None:
+        """Do what the job needs next (see `plan.next_step`)."""
+        step = next_step(job, interrupted)
+        if step.action is Action.COMPLETE:
+            await self._finish(job, Status.COMPLETED, {})
+        elif step.task_id is None:
+            return
+        elif step.action in {Action.DISPATCH, Action.RESEND}:
+            await self._dispatch(job, step.task_id, resend=step.action is Action.RESEND)
+        elif step.action is Action.FAIL:
+            cancel = {
+                task_path(task["id"], "status"): int(Status.CANCELLED)
+                for task in ordered_tasks(job)
+                if task["id"] > step.task_id and Status(task["status"]) is Status.QUEUED
+            }
+            await self._finish(job, Status.FAILED, cancel)
+
+    async def _dispatch(
+        self, job: Document, task_id: int, *, resend: bool, delay: float = 0.0
+    ) -> None:
+        task = job["tasks"][task_key(task_id)]
+        attempt = task["attempt"] if resend else task["attempt"] + 1
+        if not resend:
+            claimed = await self._cas(
+                {"_id": job["_id"], task_path(task_id, "status"): int(Status.QUEUED),
+                 task_path(task_id, "dispatched"): 0,
+                 task_path(task_id, "attempt"): task["attempt"]},
+                {task_path(task_id, "dispatched"): 1, task_path(task_id, "attempt"): attempt},
+            )
+            if claimed is None:
+                return  # another delivery or replica got there first
+        message = TaskDispatch(
+            job_id=job["_id"], task_id=task_id, attempt=attempt, region=job["region"],
+            tool=task["tool"], parameters=task["parameters"],
+            workspace=workspace_prefix(job["_id"]),
+        )
+        if delay > 0:
+            await self._publish_later(message, delay)
+        else:
+            await self.publisher.publish(TASKS_EXCHANGE, job["region"], message)
+        log.info("task dispatched", task_id=task_id, attempt=attempt, resend=resend,
+                 delay=round(delay, 2))
+
+    async def _publish_later(self, message: TaskDispatch, delay: float) -> None:
+        """Through a TTL queue that dead-letters into the region's task queue."""
+        queue = tasks_queue(message.region)
+        delay_queue = await self.publisher.topology.declare_delay_queue(
+            self.publisher.channel, queue, quantize_delay_ms(delay)
+        )
+        await self.publisher.publish_raw("", delay_queue, build_message(
+            message.encode(), message_id=str(message.message_id), message_type=message.type,
+        ))
+
+    async def _finish(self, job: Document, status: Status, extra: Document) -> None:
+        done = await self._cas(
+            {"_id": job["_id"], "status": {"$in": ACTIVE}},
+            {"status": int(status), **extra}, stamp=("finished",),
+        )
+        if done is not None:
+            log.info("job finished", status=status.text)
+            await self.on_final(done)
+
+    # Events from workers -------------------------------------------------------------
+
+    @staticmethod
+    def _attempt_condition(job_id: str, task_id: int, attempt: int) -> Document:
+        """The task is still in this attempt and active: a late message of an earlier
+        attempt, or one for a finished task or job, matches nothing."""
+        return {
+            "_id": job_id,
+            task_path(task_id, "attempt"): attempt,
+            task_path(task_id, "dispatched"): 1,
+            task_path(task_id, "status"): {"$in": ACTIVE},
+            "status": {"$in": ACTIVE},
+        }
+
+    async def _find(self, job_id: str, task_id: int) -> Document | None:
+        job: Document | None = await self.store.jobs.find_one({"_id": job_id})
+        if job is None or task_key(task_id) not in job["tasks"]:
+            log.warning("event for an unknown job or task", task_id=task_id)
+            return None
+        return job
+
+    async def on_started(self, event: TaskStarted) -> None:
+        await self._cas(
+            {**self._attempt_condition(event.job_id, event.task_id, event.attempt),
+             task_path(event.task_id, "status"): int(Status.QUEUED)},
+            {task_path(event.task_id, "status"): int(Status.RUNNING),
+             task_path(event.task_id, "worker"): event.worker_id,
+             "status": int(Status.RUNNING)},
+            stamp=(task_path(event.task_id, "started"),),
+        )
+
+    async def on_progress(self, event: TaskProgress) -> None:
+        await self._cas(
+            self._attempt_condition(event.job_id, event.task_id, event.attempt),
+            {task_path(event.task_id, "progress"): event.progress},
+        )
+
+    async def on_succeeded(self, event: TaskSucceeded, interrupted: bool) -> None:
+        task_id = event.task_id
+        updated = await self._cas(
+            self._attempt_condition(event.job_id, task_id, event.attempt),
+            {task_path(task_id, "status"): int(Status.COMPLETED),
+             task_path(task_id, "progress"): 100.0,
+             task_path(task_id, "outputs"): [o.model_dump() for o in event.outputs],
+             task_path(task_id, "result"): event.result,
+             task_path(task_id, "metrics"): event.metrics,
+             task_path(task_id, "error"): None},
+            stamp=(task_path(task_id, "finished"),),
+        )
+        job = updated or await self._find(event.job_id, task_id)
+        if job is not None:
+            await self.advance(job, interrupted)
+
+    async def on_failed(self, event: TaskFailed, interrupted: bool) -> None:
+        task_id = event.task_id
+        job = await self._find(event.job_id, task_id)
+        if job is None:
+            return
+        task = job["tasks"][task_key(task_id)]
+        error: dict[str, Any] = {"class": event.error.error_class,
+                                 "message": event.error.message, "attempt": event.attempt}
+        attempts = event.attempt - task["attempt_base"]
+        condition = self._attempt_condition(event.job_id, task_id, event.attempt)
+        if event.retryable and attempts < self.policy.max_attempts:
+            retry = await self._cas(condition, {
+                task_path(task_id, "status"): int(Status.QUEUED),
+                task_path(task_id, "error"): error, task_path(task_id, "dispatched"): 0,
+            })
+            if retry is not None:
+                await self._dispatch(retry, task_id, resend=False,
+                                     delay=self.policy.delay(attempts))
+            else:
+                await self.advance(job, interrupted)
+            return
+        updated = await self._cas(
+            condition,
+            {task_path(task_id, "status"): int(Status.FAILED), task_path(task_id, "error"): error},
+            stamp=(task_path(task_id, "finished"),),
+        )
+        await self.advance(updated or job, interrupted)

@@ -1,0 +1,74 @@
+"""What a tool gets to do its work: scratch space, the job workspace, a logger whose entries
+reach the log service, a progress reporter, and a place for outputs, result and metrics."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from shared.broker import Publisher
+from shared.errors import PermanentError
+from shared.jobs import redact_text
+from shared.messages import LogEntry, TaskOutput, TaskProgress
+from shared.objects import ObjectStore
+from shared.settings import Settings
+from shared.topology import EVENTS_EXCHANGE, LOGS_EXCHANGE
+
+# Progress events are coalesced: at most one a second per task, and always the last one.
+PROGRESS_INTERVAL = 1.0
+
+
+class ToolError(PermanentError):
+    """A tool failed in a way another attempt cannot fix; the message is shown to the user."""
+
+
+@dataclass
+class ToolContext:
+    job_id: str
+    task_id: int
+    attempt: int
+    region: str
+    workspace: str
+    scratch: Path
+    objects: ObjectStore
+    publisher: Publisher
+    settings: Settings
+    secrets: list[str] = field(default_factory=list)
+    outputs: list[TaskOutput] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    _seq: itertools.count[int] = field(default_factory=itertools.count)
+    _last_progress: float = 0.0
+
+    def _ref(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "task_id": self.task_id, "attempt": self.attempt}
+
+    def redact(self, text: str) -> str:
+        return redact_text(text, self.secrets)
+
+    async def log(
+        self, message: str, level: Literal["debug", "info", "warning", "error"] = "info"
+    ) -> None:
+        """One line of the task's log, with any credential of the task masked."""
+        entry = LogEntry(**self._ref(), seq=next(self._seq), timestamp=datetime.now(UTC),
+                         level=level, message=self.redact(message)[:65536])
+        await self.publisher.publish(LOGS_EXCHANGE, f"log.{self.region}", entry)
+
+    async def progress(self, percent: float, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_progress < PROGRESS_INTERVAL:
+            return
+        self._last_progress = now
+        await self.publisher.publish(EVENTS_EXCHANGE, "task.progress", TaskProgress(
+            **self._ref(), progress=max(0.0, min(100.0, percent)),
+        ))
+
+    def add_output(self, key: str, size: int, bucket: str | None = None) -> None:
+        self.outputs.append(TaskOutput(path=key, size=size, bucket=bucket))
+
+    def count(self, metric: str, amount: float) -> None:
+        self.metrics[metric] = self.metrics.get(metric, 0.0) + amount

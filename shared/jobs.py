@@ -1,0 +1,191 @@
+"""Jobs as stored: statuses, the job document the gateway creates (and the scheduler, for a
+job that arrived straight from a producer), and what may be shown of its parameters."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from shared.jobspec import JobSpec
+from shared.store import Document
+
+JOB_ID_LENGTH = 11
+REDACTED = "***"
+_SECRET_KEY = re.compile(r"(credential|secret|password|passwd|token|access_key|api_key)", re.I)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@", re.I)
+
+
+class Status(IntEnum):
+    """Shared by jobs and tasks; the seed's numbers (task 2 Completed, job 3 Failed)."""
+
+    QUEUED = 0
+    RUNNING = 1
+    COMPLETED = 2
+    FAILED = 3
+    CANCELLED = 4
+    SUSPENDED = 5
+
+    @property
+    def text(self) -> str:
+        return self.name.capitalize()
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+
+
+def parse_status(value: str) -> Status:
+    """A status by number or by name (`2`, `completed`, `Completed`)."""
+    if value.isdigit() and int(value) in Status._value2member_map_:
+        return Status(int(value))
+    try:
+        return Status[value.upper()]
+    except KeyError:
+        names = ", ".join(f"{s.value} ({s.text})" for s in Status)
+        raise ValueError(f"unknown status {value!r}; use one of {names}") from None
+
+
+def new_job_id() -> str:
+    """11 URL-safe characters, like the seed's `abcDEFGHIjk`."""
+    return secrets.token_urlsafe(8)[:JOB_ID_LENGTH]
+
+
+def workspace_prefix(job_id: str) -> str:
+    return f"jobs/{job_id}/"
+
+
+def output_prefix(job_id: str) -> str:
+    return f"outputs/{job_id}/"
+
+
+def task_key(task_id: int) -> str:
+    """Tasks are stored as an object keyed `t<id>`, not an array: updates then address a task
+    by a plain dotted path (`tasks.t2.status`), which every MongoDB-protocol server supports,
+    while positional array paths are not (nx-27017 ignores them)."""
+    return f"t{task_id}"
+
+
+def task_path(task_id: int, field: str) -> str:
+    return f"tasks.{task_key(task_id)}.{field}"
+
+
+def ordered_tasks(job: Document) -> list[Document]:
+    return sorted(job["tasks"].values(), key=lambda task: int(task["id"]))
+
+
+def new_task(task_id: int, tool: str, parameters: dict[str, Any]) -> Document:
+    return {
+        "id": task_id,
+        "tool": tool,
+        "parameters": parameters,
+        "status": int(Status.QUEUED),
+        "progress": 0.0,
+        # `attempt` only grows (it fences late messages of earlier attempts, across restarts
+        # too); `attempt_base` is where the current run started, so attempts = the difference.
+        "attempt": 0,
+        "attempt_base": 0,
+        # 0 or 1, not a boolean: some MongoDB-protocol servers store a boolean set through a
+        # dotted path as an integer, and a filter on False would then miss it.
+        "dispatched": 0,
+        "error": None,
+        "outputs": [],
+        "result": {},
+        "metrics": {},
+        "worker": None,
+        "started": None,
+        "finished": None,
+    }
+
+
+def new_job_document(
+    job_id: str,
+    spec: JobSpec,
+    *,
+    region: str,
+    organization_id: str | None,
+    organization: str | None,
+    user_id: str | None,
+    user: str | None,
+    job_bundle_id: str | None,
+    job_bundle: str | None,
+    now: datetime,
+) -> Document:
+    """The job as first stored; the same code serves the gateway and the scheduler."""
+    return {
+        "_id": job_id,
+        "spec": spec.model_dump(mode="json"),
+        "tasks": {
+            task_key(index + 1): new_task(index + 1, task.tool, task.parameters)
+            for index, task in enumerate(spec.tasks)
+        },
+        "status": int(Status.QUEUED),
+        "region": region,
+        "tags": list(spec.tags),
+        "notify": spec.notify,
+        "notified": None,
+        "organization_id": organization_id,
+        "organization": organization,
+        "user_id": user_id,
+        "user": user,
+        "job_bundle_id": job_bundle_id,
+        "job_bundle": job_bundle,
+        "runs": 1,
+        "created": now,
+        "modified": now,
+        "finished": None,
+    }
+
+
+def redact(value: Any) -> Any:
+    """A copy of `value` fit to show: secrets under credential-like keys masked, and
+    passwords inside URLs too."""
+    if isinstance(value, dict):
+        return {
+            key: (REDACTED if _SECRET_KEY.search(str(key)) and val not in (None, "")
+                  else redact(val))
+            for key, val in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+    return value
+
+
+def redact_text(text: str, secrets_: list[str]) -> str:
+    """`text` with every given secret value and any URL password masked."""
+    for secret in secrets_:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return str(redact(text))
+
+
+def secret_values(value: Any) -> list[str]:
+    """Every string found under a credential-like key, to mask in free text."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, val in value.items():
+            if _SECRET_KEY.search(str(key)):
+                found.extend(_strings(val))
+            else:
+                found.extend(secret_values(val))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(secret_values(item))
+    return found
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []

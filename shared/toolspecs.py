@@ -1,0 +1,173 @@
+"""The parameters of every tool, as typed models. The gateway and the scheduler validate a
+job against these before anything runs; the worker parses them again to run the tool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import model_validator as _model_validator
+
+from shared.jobspec import JobSpec
+
+MAX_PATH = 1024
+
+
+def check_workspace_path(value: str, *, glob: bool = False) -> str:
+    """A path inside the job's workspace: relative, with no `..`, and no backslashes."""
+    if not value or len(value) > MAX_PATH:
+        raise ValueError(f"must be 1-{MAX_PATH} characters")
+    if value.startswith("/") or "\\" in value:
+        raise ValueError("must be a relative path inside the job workspace (no leading '/')")
+    parts = value.split("/")
+    if any(part in {"..", "."} for part in parts) or "" in parts[:-1]:
+        raise ValueError("must not contain '.', '..' or empty path segments")
+    if not glob and any(ch in value for ch in "*?["):
+        raise ValueError("must not contain wildcards")
+    return value
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/key` -> (bucket, key); the key may be empty or end with '/'."""
+    if not url.startswith("s3://"):
+        raise ValueError("must be an s3://bucket/key URL")
+    bucket, _, key = url[len("s3://"):].partition("/")
+    if not bucket:
+        raise ValueError("names no bucket (s3://bucket/key)")
+    return bucket, key
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Credentials(Params):
+    """For an s3:// location: `access_key` and `secret_key` (and optionally `endpoint`,
+    `region`, `session_token`); for http(s): `username` and `password`, or `token`."""
+
+    access_key: str | None = None
+    secret_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    endpoint: str | None = Field(default=None, description="S3 endpoint, e.g. https://s3.eu-central-1.amazonaws.com")
+    region: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @_model_validator(mode="after")
+    def _pairs(self) -> Credentials:
+        if (self.access_key is None) != (self.secret_key is None):
+            raise ValueError("access_key and secret_key go together")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        return self
+
+
+class StorageGet(Params):
+    source: str = Field(description="http(s):// or s3://bucket/key")
+    destination: str | None = Field(
+        default=None, description="path in the job workspace; default: the source's file name"
+    )
+    credentials: Credentials | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if value.startswith("s3://"):
+            bucket, key = split_s3_url(value)
+            if not key or key.endswith("/"):
+                raise ValueError("must name an object (s3://bucket/key), not a prefix")
+        elif not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http://, https:// or s3:// URL")
+        return value
+
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, value: str | None) -> str | None:
+        return None if value is None else check_workspace_path(value)
+
+
+class StoragePut(Params):
+    source: str = Field(description="workspace path or glob; ** matches across folders")
+    destination: str | None = Field(
+        default=None, description="s3://bucket/prefix/ (or a key for a single file); "
+        "default: the platform's output area for the job",
+    )
+    credentials: Credentials | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return check_workspace_path(value, glob=True)
+
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_s3_url(value)
+        return value
+
+
+class DebugSleep(Params):
+    seconds: float = Field(default=0.0, ge=0, le=3600)
+
+
+class DebugLog(Params):
+    messages: list[str] = Field(min_length=1, max_length=1000)
+    fail: bool = False
+
+    @field_validator("messages")
+    @classmethod
+    def _lengths(cls, value: list[str]) -> list[str]:
+        if any(len(message) > 65536 for message in value):
+            raise ValueError("each message must be at most 65536 characters")
+        return value
+
+
+PARAMETERS: dict[str, type[Params]] = {
+    "storage:get": StorageGet,
+    "storage:put": StoragePut,
+    "debug:sleep": DebugSleep,
+    "debug:log": DebugLog,
+}
+
+
+def field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
+    """Pydantic's errors as `{"field": "a.b.0", "message": "..."}`, under `prefix`."""
+    errors = []
+    for error in exc.errors():
+        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+        errors.append({"field": path or "body",
+                       "message": str(error["msg"]).removeprefix("Value error, ")})
+    return errors
+
+
+def task_parameter_errors(spec: JobSpec) -> list[dict[str, str]]:
+    """Every problem with the tools and parameters of `spec`, each naming its field."""
+    errors: list[dict[str, str]] = []
+    for index, task in enumerate(spec.tasks):
+        model = PARAMETERS.get(task.tool)
+        if model is None:
+            errors.append({
+                "field": f"tasks.{index}.tool",
+                "message": f"unknown tool {task.tool!r}; known tools: "
+                           + ", ".join(sorted(PARAMETERS)),
+            })
+            continue
+        try:
+            model.model_validate(task.parameters)
+        except ValidationError as exc:
+            errors.extend(field_errors(exc, f"tasks.{index}.parameters"))
+    return errors
+
+
+def tool_schemas() -> dict[str, Any]:
+    """JSON Schema of each tool's parameters, for the API document."""
+    return {name: model.model_json_schema() for name, model in PARAMETERS.items()}

@@ -1,0 +1,41 @@
+"""Validating a submitted job as a whole: its shape, each tool's parameters and its region.
+The gateway, the scheduler (for produced jobs) and `conveyor publish` share this."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.errors import ConveyorError
+from shared.jobspec import JobSpec
+from shared.toolspecs import field_errors, task_parameter_errors
+
+FieldErrors = list[dict[str, str]]
+
+
+class InvalidJob(ConveyorError):
+    def __init__(self, errors: FieldErrors) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+def region_errors(region: str | None, regions: list[str], field: str = "region") -> FieldErrors:
+    if region is None or region in regions:
+        return []
+    return [{"field": field,
+             "message": f"unknown region {region!r}; known regions: {', '.join(regions)}"}]
+
+
+def validate_job(payload: Any, regions: list[str]) -> JobSpec:
+    """The job in `payload`, or `InvalidJob` listing every field at fault and why."""
+    if not isinstance(payload, dict):
+        raise InvalidJob([{"field": "body", "message": "must be a JSON object with 'tasks'"}])
+    try:
+        spec = JobSpec.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidJob(field_errors(exc, "")) from None
+    errors = task_parameter_errors(spec) + region_errors(spec.region, regions)
+    if errors:
+        raise InvalidJob(errors)
+    return spec
