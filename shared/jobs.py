@@ -14,7 +14,9 @@ from shared.store import Document
 
 JOB_ID_LENGTH = 11
 REDACTED = "***"
-_SECRET_KEY = re.compile(r"(credential|secret|password|passwd|token|access_key|api_key)", re.I)
+# Keys whose values are secrets. A `credentials` object is walked into, so that its
+# non-secret fields (an endpoint, a region) stay visible.
+_SECRET_KEY = re.compile(r"(secret|password|passwd|token|access_key|api_key|private_key)", re.I)
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@", re.I)
 
 

@@ -131,10 +131,13 @@ async def serve_consumers(
     wire: Callable[[Resources], list[Consumer]],
     use_store: bool = False,
     use_objects: bool = False,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
 ) -> None:
     """The life of a consuming service: open what it uses, serve its health endpoints,
-    consume until SIGTERM or SIGINT, then drain within the grace period and close."""
-    stop = stop_event()
+    consume until SIGTERM or SIGINT (or `stop` is set), then drain within the grace period
+    and close. `ready` is set once it consumes."""
+    stop = stop or stop_event()
     async with AsyncExitStack() as stack:
         store = (
             await stack.enter_async_context(open_store(settings, f"conveyor-{service}"))
@@ -155,6 +158,8 @@ async def serve_consumers(
             await consumer.start()
         log.info("ready", service=service, port=bound,
                  queues=[consumer.queue for consumer in consumers])
+        if ready is not None:
+            ready.set()
         await stop.wait()
         log.info("stopping", service=service, in_flight=sum(c.in_flight for c in consumers))
         await drain(consumers, settings.grace_period)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, ExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,8 @@ def isolated_settings(servers: ServerUrls, **overrides: Any) -> Settings:
         "s3_secret_key": servers.s3_secret_key,
         "s3_bucket": f"test-{tag}",
         "grace_period": 5.0,
+        # Services run side by side in one test: each picks a free port.
+        "gateway_port": 0, "scheduler_port": 0, "logger_port": 0, "worker_port": 0,
         "retry_base_delay": 0.2,
         "retry_max_delay": 1.0,
         **overrides,
@@ -157,12 +159,27 @@ async def cleanup(settings: Settings) -> None:
     await asyncio.to_thread(drop_bucket)
 
 
+SettingsFactory = Callable[..., Settings]
+
+
 @pytest.fixture
-async def settings(servers: ServerUrls) -> AsyncIterator[Settings]:
-    value = isolated_settings(servers)
-    async with AsyncExitStack() as stack:
-        stack.push_async_callback(cleanup, value)
-        yield value
+async def settings_factory(servers: ServerUrls) -> AsyncIterator[SettingsFactory]:
+    """Make isolated settings (overrides as keyword arguments); each is cleaned up after."""
+    made: list[Settings] = []
+
+    def make(**overrides: Any) -> Settings:
+        value = isolated_settings(servers, **overrides)
+        made.append(value)
+        return value
+
+    yield make
+    for value in made:
+        await cleanup(value)
+
+
+@pytest.fixture
+def settings(settings_factory: SettingsFactory) -> Settings:
+    return settings_factory()
 
 
 @pytest.fixture

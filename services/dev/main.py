@@ -179,7 +179,7 @@ def print_banner(url: str, key: str, env_file: Path, regions: list[str], workers
         f"  API key:   {key}\n"
         f"  regions:   {', '.join(regions)} ({workers} worker(s) each)\n"
         f"  env file:  {env_file}  (conveyor worker --env-file {env_file})\n"
-        f"  try:       curl -H 'Authorization: api-key {key}' {url}/readyz\n"
+        f"  try:       curl -H 'Authorization: api-key {key}' {url}/api/jobs/\n"
         "Press Ctrl-C to stop.\n",
         flush=True,
     )

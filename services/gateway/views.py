@@ -103,7 +103,9 @@ def list_filter(request: web.Request, principal: Principal) -> Document:
         except ValueError as exc:
             raise bad_request([{"field": "status", "message": str(exc)}]) from None
     if "tag" in request.query:
-        query["tags"] = request.query["tag"]
+        # `$all` rather than plain equality: the same match on MongoDB, and nx-27017
+        # misses plain array equality when the field is indexed.
+        query["tags"] = {"$all": [request.query["tag"]]}
     if "job_bundle_id" in request.query:
         query["job_bundle_id"] = request.query["job_bundle_id"]
     return query

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from services.scheduler.intake import Intake
 from services.scheduler.machine import Machine
 from services.scheduler.notify import Notifier
@@ -11,7 +13,9 @@ from shared.settings import Settings
 from shared.topology import SCHEDULER_EVENTS, SCHEDULER_JOBS
 
 
-def main(settings: Settings) -> int:
+async def serve(
+    settings: Settings, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+) -> None:
     def wire(resources: Resources) -> list[Consumer]:
         store = resources.need_store()
         notifier = Notifier(store, resources.need_objects(), settings)
@@ -24,7 +28,11 @@ def main(settings: Settings) -> int:
             resources.broker.consumer(SCHEDULER_EVENTS, intake.on_event),
         ]
 
-    return run_service("scheduler", lambda: serve_consumers(
+    await serve_consumers(
         settings, "scheduler", port=settings.scheduler_port, prefetch=settings.prefetch,
-        wire=wire, use_store=True, use_objects=True,
-    ))
+        wire=wire, use_store=True, use_objects=True, stop=stop, ready=ready,
+    )
+
+
+def main(settings: Settings) -> int:
+    return run_service("scheduler", lambda: serve(settings))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from services.worker.runner import TaskRunner, worker_identity
 from shared.consumer import Consumer
 from shared.errors import ConfigError
@@ -10,13 +12,19 @@ from shared.settings import Settings
 from shared.topology import tasks_queue
 
 
-def main(settings: Settings, region: str | None = None) -> int:
+def check_region(settings: Settings, region: str | None) -> str:
     region = region or settings.default_region
     if region not in settings.regions:
         raise ConfigError(
             f"region {region!r} is not one of CONVEYOR_REGIONS ({', '.join(settings.regions)})"
         )
+    return region
 
+
+async def serve(
+    settings: Settings, region: str, stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
     def wire(resources: Resources) -> list[Consumer]:
         runner = TaskRunner(resources.broker.publisher, resources.need_objects(), settings,
                             worker_identity())
@@ -24,7 +32,12 @@ def main(settings: Settings, region: str | None = None) -> int:
 
     # Prefetch equals concurrency: a worker holds only tasks it is running, so a slow worker
     # never sits on work that an idle one could take.
-    return run_service("worker", lambda: serve_consumers(
+    await serve_consumers(
         settings, "worker", port=settings.worker_port, prefetch=settings.worker_concurrency,
-        wire=wire, use_objects=True,
-    ))
+        wire=wire, use_objects=True, stop=stop, ready=ready,
+    )
+
+
+def main(settings: Settings, region: str | None = None) -> int:
+    chosen = check_region(settings, region)
+    return run_service("worker", lambda: serve(settings, chosen))

@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import tempfile
+import uuid
 from pathlib import Path
 
 import structlog
@@ -29,7 +30,8 @@ log = structlog.get_logger(__name__)
 
 
 def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Host, process and a random tag: unique even for several workers in one process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class TaskRunner:
