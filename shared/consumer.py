@@ -18,6 +18,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
@@ -180,15 +181,38 @@ class Consumer:
         await incoming.ack()
 
     async def _dead_letter(self, incoming: AbstractIncomingMessage, reason: str) -> None:
-        headers = dict(incoming.headers or {})
-        headers[REASON_HEADER] = reason
-        headers[SOURCE_QUEUE_HEADER] = self.queue
-        headers[DEAD_AT_HEADER] = datetime.now(UTC).isoformat()
-        await self.publisher.publish_raw(
-            DEAD_EXCHANGE, self.queue, build_message(
-                incoming.body, message_id=incoming.message_id, message_type=incoming.type,
-                headers=headers,
-            ),
-        )
-        log.warning("dead-lettered", reason=reason)
+        await dead_letter(self.publisher, self.queue, incoming, reason)
+
+
+async def dead_letter(
+    publisher: Publisher, queue: str, incoming: AbstractIncomingMessage, reason: str,
+    ack: bool = True,
+) -> None:
+    """Put `incoming` on `dead.<queue>` with the reason, source queue and time in its
+    headers; then ack it (unless the caller settles it some other way)."""
+    headers = dict(incoming.headers or {})
+    headers[REASON_HEADER] = reason
+    headers[SOURCE_QUEUE_HEADER] = queue
+    headers[DEAD_AT_HEADER] = datetime.now(UTC).isoformat()
+    await publisher.publish_raw(
+        DEAD_EXCHANGE, queue, build_message(
+            incoming.body, message_id=incoming.message_id, message_type=incoming.type,
+            headers=headers,
+        ),
+    )
+    log.warning("dead-lettered", reason=reason)
+    if ack:
         await incoming.ack()
+
+
+class Consuming(Protocol):
+    """What a service does with any of its consumers, one at a time or in batches."""
+
+    queue: str
+
+    @property
+    def in_flight(self) -> int: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float) -> None: ...

@@ -58,13 +58,3 @@ async def serve_app(app: web.Application, host: str, port: int) -> AsyncIterator
         yield int(runner.addresses[0][1])
     finally:
         await runner.cleanup()
-
-
-@asynccontextmanager
-async def serve_health(
-    service: str, checks: Mapping[str, Check], host: str, port: int
-) -> AsyncIterator[int]:
-    app = web.Application()
-    add_health_routes(app, service, checks)
-    async with serve_app(app, host, port) as bound:
-        yield bound

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aiohttp import web
 
+from shared.batching import BatchConsumer, BatchHandler
 from shared.broker import Publisher, amqp_ready, open_amqp
-from shared.consumer import Consumer, Handler, RetryPolicy
+from shared.consumer import Consumer, Consuming, Handler, RetryPolicy
 from shared.errors import ConveyorError
-from shared.health import Check, serve_health
+from shared.health import Check, add_health_routes, serve_app
 from shared.objects import ObjectStore, open_objects
 from shared.settings import Settings
 from shared.store import Store, open_store
@@ -60,6 +62,13 @@ class Broker:
     def consumer(self, queue: str, handler: Handler) -> Consumer:
         return Consumer(self.channel, self.publisher, queue, handler, self.policy)
 
+    def batch_consumer(
+        self, queue: str, handler: BatchHandler, *, max_batch: int, max_wait: float,
+        accepts: tuple[type, ...],
+    ) -> BatchConsumer:
+        return BatchConsumer(self.channel, self.publisher, queue, handler, max_batch, max_wait,
+                             accepts)
+
 
 @asynccontextmanager
 async def open_broker(settings: Settings, name: str, prefetch: int) -> AsyncIterator[Broker]:
@@ -75,7 +84,7 @@ async def open_broker(settings: Settings, name: str, prefetch: int) -> AsyncIter
         yield Broker(connection, publisher, channel, topology, retry_policy_for(settings))
 
 
-async def drain(consumers: list[Consumer], grace: float) -> None:
+async def drain(consumers: Sequence[Consuming], grace: float) -> None:
     """Stop every consumer at once, each finishing in-flight work within `grace`."""
     await asyncio.gather(*(consumer.stop(grace) for consumer in consumers))
 
@@ -128,7 +137,8 @@ async def serve_consumers(
     *,
     port: int,
     prefetch: int,
-    wire: Callable[[Resources], list[Consumer]],
+    wire: Callable[[Resources], Sequence[Consuming]],
+    http: Callable[[Resources], web.Application] | None = None,
     use_store: bool = False,
     use_objects: bool = False,
     stop: asyncio.Event | None = None,
@@ -151,9 +161,9 @@ async def serve_consumers(
         )
         resources = Resources(broker, store, objects)
         consumers = wire(resources)
-        bound = await stack.enter_async_context(
-            serve_health(service, resources.checks(), settings.bind_host, port)
-        )
+        app = http(resources) if http is not None else web.Application()
+        add_health_routes(app, service, resources.checks())
+        bound = await stack.enter_async_context(serve_app(app, settings.bind_host, port))
         for consumer in consumers:
             await consumer.start()
         log.info("ready", service=service, port=bound,

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_retention_days: int = Field(default=30, ge=1, le=3650)
+    log_rate_per_minute: int = Field(default=20, ge=1, le=1_000_000)
+    log_rate_per_day: int = Field(default=1000, ge=1, le=100_000_000)
+    log_batch_size: int = Field(default=500, ge=1, le=10_000)
+    log_batch_wait_ms: int = Field(default=20, ge=0, le=10_000)
+    logger_url: str = Field(default="", description="where the gateway finds the logger's API")
 
     # `conveyor dev`
     dev_api_key: SecretStr | None = None
@@ -99,6 +104,13 @@ class Settings(BaseSettings):
         if not value.startswith(("mongodb://", "mongodb+srv://")):
             raise ValueError("must start with mongodb:// or mongodb+srv://")
         return value
+
+    @field_validator("logger_url")
+    @classmethod
+    def _logger_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
 
     @field_validator("s3_endpoint")
     @classmethod
@@ -145,6 +157,10 @@ class Settings(BaseSettings):
         if self.retry_max_delay < self.retry_base_delay:
             raise ValueError("CONVEYOR_RETRY_MAX_DELAY is below CONVEYOR_RETRY_BASE_DELAY")
         return self
+
+    @property
+    def logger_base_url(self) -> str:
+        return self.logger_url or f"http://127.0.0.1:{self.logger_port}"
 
     @property
     def s3_secure(self) -> bool:

@@ -53,6 +53,10 @@ class Store:
     def job_bundles(self) -> AsyncCollection[Document]:
         return self.db["job_bundles"]
 
+    @property
+    def rate_limits(self) -> AsyncCollection[Document]:
+        return self.db["rate_limits"]
+
     async def ping(self) -> None:
         try:
             await asyncio.wait_for(self.client.admin.command("ping"), PING_TIMEOUT)
@@ -63,11 +67,14 @@ class Store:
         await self.jobs.create_index([("organization_id", ASCENDING), ("created", DESCENDING)])
         await self.jobs.create_index([("status", ASCENDING)])
         await self.jobs.create_index([("tags", ASCENDING)])
+        # One index both makes a redelivered entry a harmless duplicate and pages a task's
+        # log: `position` is (attempt, seq) as one number. Every index costs ingest speed.
         await self.logs.create_index(
-            [("job_id", ASCENDING), ("task_id", ASCENDING), ("attempt", ASCENDING),
-             ("seq", ASCENDING)],
+            [("job_id", ASCENDING), ("task_id", ASCENDING), ("position", ASCENDING)],
             unique=True, name="entry_identity",
         )
+        await self.logs.create_index([("job_id", ASCENDING), ("timestamp", DESCENDING)])
+        await self.rate_limits.create_index("expires", expireAfterSeconds=0)
         await self._ensure_ttl(self.logs, "timestamp", log_retention_days * DAY)
         await self.organizations.create_index("name", unique=True)
         await self.users.create_index("name", unique=True)

@@ -8,20 +8,11 @@ from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
 from shared.health import failing_checks
+from shared.proxy import client_session, forward
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "host", "content-length",
-})
 SESSION = web.AppKey("session", aiohttp.ClientSession)
-
-
-def _forwardable(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP)
 
 
 def create_proxy(upstreams: Mapping[str, str], front: str = "gateway") -> web.Application:
@@ -29,9 +20,7 @@ def create_proxy(upstreams: Mapping[str, str], front: str = "gateway") -> web.Ap
     app = web.Application(client_max_size=0)
 
     async def session_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, connect=5), auto_decompress=False
-        ) as session:
+        async with client_session() as session:
             app[SESSION] = session
             yield
 
@@ -62,43 +51,16 @@ def create_proxy(upstreams: Mapping[str, str], front: str = "gateway") -> web.Ap
     async def services(_: web.Request) -> web.Response:
         return web.json_response({"services": {name: f"/_services/{name}/" for name in upstreams}})
 
-    async def forward(request: web.Request, base: str, raw_path_qs: str) -> web.StreamResponse:
-        """Pass the request on byte for byte (path and query stay encoded as sent)."""
-        headers = _forwardable(request.headers)
-        headers["X-Forwarded-Host"] = request.host
-        headers["X-Forwarded-Proto"] = request.scheme
-        if request.remote:
-            headers["X-Forwarded-For"] = request.remote
-        try:
-            upstream_cm = app[SESSION].request(
-                request.method, URL(f"{base}{raw_path_qs}", encoded=True), headers=headers,
-                data=request.content if request.body_exists else None, allow_redirects=False,
-            )
-            async with upstream_cm as upstream:
-                response = web.StreamResponse(
-                    status=upstream.status, reason=upstream.reason,
-                    headers=_forwardable(upstream.headers),
-                )
-                await response.prepare(request)
-                async for chunk in upstream.content.iter_any():
-                    await response.write(chunk)
-                await response.write_eof()
-                return response
-        except (TimeoutError, aiohttp.ClientConnectionError):
-            return web.json_response(
-                {"error": f"the service at {base} does not answer"}, status=502
-            )
-
     async def to_service(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         base = upstreams.get(name)
         if base is None:
             raise web.HTTPNotFound(text=f"no service {name!r}; see /_services/")
         raw = request.rel_url.raw_path_qs
-        return await forward(request, base, raw[raw.index(name) + len(name):])
+        return await forward(app[SESSION], request, base, raw[raw.index(name) + len(name):])
 
     async def to_front(request: web.Request) -> web.StreamResponse:
-        return await forward(request, upstreams[front], request.rel_url.raw_path_qs)
+        return await forward(app[SESSION], request, upstreams[front], request.rel_url.raw_path_qs)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.gateway.auth import auth_middleware
+from services.gateway.forwarding import enable_forwarding
 from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
-from services.gateway.middlewares import error_middleware
 from services.gateway.openapi import openapi_document
 from services.gateway.routes import ROUTES, add_routes
 from services.gateway.views import base_url
+from shared.api import MAX_BODY, error_middleware
+from shared.auth import auth_middleware
 from shared.broker import amqp_ready
 from shared.health import add_health_routes
 from shared.objects import open_objects
@@ -31,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[MAX_BODY] = settings.max_body_bytes
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_store(settings, "conveyor-gateway") as store:
@@ -55,4 +57,5 @@ def create_app(settings: Settings) -> web.Application:
     })
     app.router.add_get("/api/openapi.json", openapi)
     add_routes(app, ROUTES)
+    enable_forwarding(app)
     return app

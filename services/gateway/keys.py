@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from shared.api import STORE
 from shared.objects import ObjectStore
 from shared.runtime import Broker
 from shared.settings import Settings
-from shared.store import Store
+
+__all__ = ["BROKER", "OBJECTS", "SETTINGS", "STORE"]
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
 BROKER = web.AppKey("broker", Broker)
 OBJECTS = web.AppKey("objects", ObjectStore)

@@ -56,6 +56,15 @@ JOB_PAGE = {"type": "object", "properties": {
     "count": {"type": "integer"}, "next": NULLABLE_STRING, "previous": NULLABLE_STRING,
     "results": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
 }}
+TASK_LOGS = {"type": "object", "properties": {
+    "logs": {"type": "array", "items": {"type": "object", "properties": {
+        "timestamp": {"type": "integer", "description": "unix seconds"},
+        "message": {"type": "string"}}}},
+    "next": {**NULLABLE_STRING, "description": "cursor of the next page"},
+}}
+JOB_LOG = {"type": "array", "items": {"type": "object", "properties": {
+    "date": {"type": "string", "description": "ISO 8601, UTC"},
+    "message": {"type": "string"}}}}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -107,6 +116,7 @@ def openapi_document(routes: list[Route], server_url: str) -> dict[str, Any]:
                                            "name": "Authorization",
                                            "description": "api-key KEY"}},
             "schemas": {"JobSpec": job_spec, **definitions, "Job": JOB, "JobPage": JOB_PAGE,
+                        "TaskLogs": TASK_LOGS, "JobLog": JOB_LOG,
                         "Error": ERROR,
                         **{f"{name.replace(':', '.')}.parameters": schema
                            for name, schema in tool_schemas().items()}},

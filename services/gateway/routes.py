@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from services.gateway import views
+from services.gateway import forwarding, views
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -41,6 +41,14 @@ ROUTES: list[Route] = [
     Route("POST", "/api/jobs/{job_id}/resubmit/", views.resubmit_job,
           "Run a finished job's specification again as a new job",
           responses={201: JOB, 401: "Error", 404: "Error", 409: "Error"}),
+    Route("GET", "/api/jobs/{job_id}/tasks/{task_id}/logs/", forwarding.to_logger,
+          "A task's log, oldest first (20 calls a minute, 1000 a day per key, with the job log)",
+          responses={200: "TaskLogs", 400: "Error", 401: "Error", 404: "Error", 429: "Error"},
+          query=(("limit", "integer"), ("cursor", "string"))),
+    Route("GET", "/api/job/{job_id}/log", forwarding.to_logger,
+          "A job's log, newest first (rate-limited with the task log)",
+          responses={200: "JobLog", 400: "Error", 401: "Error", 404: "Error", 429: "Error"},
+          query=(("from", "string"), ("to", "string"), ("limit", "integer"))),
 ]
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from services.gateway.auth import Membership, Principal
-from services.gateway.errors import ApiError, bad_request
+from shared.api import ApiError, bad_request
+from shared.auth import Membership, Principal
 from shared.jobs import new_job_document, new_job_id
 from shared.jobspec import JobSpec
 from shared.settings import Settings

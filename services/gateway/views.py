@@ -9,10 +9,10 @@ import structlog
 from aiohttp import web
 from pymongo import DESCENDING
 
-from services.gateway.auth import PRINCIPAL, Principal
-from services.gateway.errors import ApiError, bad_request, not_found
 from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from services.gateway.submission import build_job, parse_spec, read_json
+from shared.api import ApiError, bad_request, not_found
+from shared.auth import PRINCIPAL, Principal
 from shared.errors import PublishError
 from shared.jobs import FINAL, Status, new_task, ordered_tasks, parse_status, task_key
 from shared.jobspec import JobSpec

@@ -1,26 +1,52 @@
-"""`conveyor logger`: store task log entries until SIGTERM."""
+"""`conveyor logger`: store task log entries in batches, and serve them, until SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
-from services.logger.handlers import LogWriter
-from shared.consumer import Consumer
+from aiohttp import web
+
+from services.logger.ingest import LogWriter
+from services.logger.views import LIMITER, add_log_routes
+from shared.api import STORE, error_middleware
+from shared.auth import auth_middleware
+from shared.consumer import Consuming
+from shared.messages import LogEntry
+from shared.ratelimit import Limit, RateLimiter
 from shared.runtime import Resources, run_service, serve_consumers
 from shared.settings import Settings
 from shared.topology import LOGGER_ENTRIES
 
 
-def wire(resources: Resources) -> list[Consumer]:
-    return [resources.broker.consumer(LOGGER_ENTRIES, LogWriter(resources.need_store()).on_entry)]
+def limiter(resources: Resources, settings: Settings) -> RateLimiter:
+    return RateLimiter(resources.need_store(), "logs", [
+        Limit("minute", settings.log_rate_per_minute, 60),
+        Limit("day", settings.log_rate_per_day, 86_400),
+    ])
 
 
 async def serve(
     settings: Settings, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
 ) -> None:
+    def wire(resources: Resources) -> Sequence[Consuming]:
+        writer = LogWriter(resources.need_store())
+        return [resources.broker.batch_consumer(
+            LOGGER_ENTRIES, writer.write, max_batch=settings.log_batch_size,
+            max_wait=settings.log_batch_wait_ms / 1000, accepts=(LogEntry,),
+        )]
+
+    def http(resources: Resources) -> web.Application:
+        app = web.Application(middlewares=[error_middleware, auth_middleware])
+        app[STORE] = resources.need_store()
+        app[LIMITER] = limiter(resources, settings)
+        add_log_routes(app)
+        return app
+
+    # A batch is acked only once stored, so the prefetch must hold more than one batch.
     await serve_consumers(
-        settings, "logger", port=settings.logger_port, prefetch=settings.prefetch,
-        wire=wire, use_store=True, stop=stop, ready=ready,
+        settings, "logger", port=settings.logger_port, prefetch=2 * settings.log_batch_size,
+        wire=wire, http=http, use_store=True, stop=stop, ready=ready,
     )
 
 

@@ -276,9 +276,10 @@ async def test_openapi_document_lists_every_registered_route(client: Client) -> 
         (route.method, route.resource.canonical)
         for route in client.app.router.routes()
         if route.resource is not None and route.resource.canonical.startswith("/api/")
-        and route.method != "HEAD" and route.resource.canonical.endswith("/")
+        and route.method != "HEAD"
     }
-    assert documented == registered
+    twins = {(method, path) for method, path in registered if (method, path + "/") in registered}
+    assert documented == registered - twins - {("GET", "/api/openapi.json")}
     for path, item in document["paths"].items():
         for operation in item.values():
             for ref in re.findall(r'"\$ref": "#/components/schemas/([^"]+)"',

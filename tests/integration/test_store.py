@@ -26,7 +26,7 @@ async def test_indexes_are_created_at_start_and_twice_is_harmless(settings: Sett
     async with open_store(settings, "test") as store:
         await store.ensure_indexes(settings.log_retention_days)
         indexes = await store.logs.index_information()
-    assert index_on(indexes, "job_id", "task_id", "attempt", "seq")["unique"] is True
+    assert index_on(indexes, "job_id", "task_id", "position")["unique"] is True
     ttl = index_on(indexes, "timestamp")["expireAfterSeconds"]
     assert ttl == settings.log_retention_days * DAY
 
@@ -41,7 +41,7 @@ async def test_changed_retention_updates_the_ttl_index(settings: Settings) -> No
 
 
 async def test_duplicate_log_entry_is_refused(settings: Settings) -> None:
-    entry = {"job_id": "j", "task_id": 0, "attempt": 1, "seq": 0,
+    entry = {"job_id": "j", "task_id": 0, "attempt": 1, "seq": 0, "position": 2**32,
              "timestamp": datetime.now(UTC), "message": "m"}
     async with open_store(settings, "test") as store:
         await store.logs.insert_one(dict(entry))

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from services.gateway.errors import ApiError
-from services.gateway.keys import STORE
 from shared.accounts import hash_key
+from shared.api import STORE, ApiError
 
 PUBLIC_PATHS = frozenset({"/api/openapi.json"})
+# Routes (by canonical path) that pass the request on to another service, which
+# authenticates it itself.
+FORWARDED = web.AppKey("forwarded_paths", frozenset[str])
 # Recording every use would be one write per request; once a minute is enough to tell.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 SCHEME = "api-key"
@@ -88,6 +90,10 @@ async def authenticate(request: web.Request) -> Principal:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith("/api/") and request.path not in PUBLIC_PATHS:
+    resource = request.match_info.route.resource
+    forwarded = resource is not None and resource.canonical in request.app.get(
+        FORWARDED, frozenset()
+    )
+    if request.path.startswith("/api/") and request.path not in PUBLIC_PATHS and not forwarded:
         request[PRINCIPAL] = await authenticate(request)
     return await handler(request)

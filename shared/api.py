@@ -1,5 +1,5 @@
-"""One error middleware: domain errors become JSON bodies (aiohttp's own HTTP errors too),
-unexpected ones are logged with their traceback and answered with a 500 that leaks nothing."""
+"""What every HTTP API of Conveyor shares: errors answered as JSON (a status, a message, and
+for bad input the fields at fault), the one error middleware, and the store's app key."""
 
 from __future__ import annotations
 
@@ -9,14 +9,43 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from services.gateway.errors import ApiError
-from services.gateway.keys import SETTINGS
+from shared.store import Store
 
 log = structlog.get_logger(__name__)
+STORE = web.AppKey("store", Store)
+MAX_BODY = web.AppKey("max_body", int)
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, message: str, errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or []
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, object]:
+        body: dict[str, object] = {"error": self.message, "status": self.status}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+def bad_request(errors: list[dict[str, str]], message: str = "invalid request") -> ApiError:
+    return ApiError(400, message, errors)
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"{what} not found")
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Domain errors become JSON bodies (aiohttp's own HTTP errors too); unexpected ones are
+    logged with their traceback and answered with a 500 that leaks nothing."""
     request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -29,8 +58,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         message = exc.reason
         if exc.status == 413:
-            limit = request.app[SETTINGS].max_body_bytes
-            message = f"request body too large (limit {limit} bytes)"
+            message = f"request body too large (limit {request.app.get(MAX_BODY, 0)} bytes)"
         response = web.json_response(
             {"error": message, "status": exc.status}, status=exc.status,
             headers={key: value for key, value in exc.headers.items()
@@ -43,4 +71,3 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     response.headers["X-Request-ID"] = request_id
     return response
-

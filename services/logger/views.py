@@ -1,0 +1,152 @@
+"""The two log endpoints of the seeds, rate-limited together per API key:
+
+- `GET /api/jobs/{id}/tasks/{task_id}/logs/`: `{"logs": [{"timestamp", "message"}], "next"}`,
+  oldest first, with `?limit=` and `?cursor=` (seed 000).
+- `GET /api/job/{id}/log`: `[{"date", "message"}]`, newest first, with `?from=` and `?to=`
+  (seed 004, section 9)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from pymongo import ASCENDING, DESCENDING
+
+from shared.api import STORE, ApiError, bad_request, not_found
+from shared.auth import PRINCIPAL
+from shared.jobs import task_key
+from shared.ratelimit import RateLimiter
+from shared.store import Document
+
+LIMITER = web.AppKey("limiter", RateLimiter)
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
+# A `+` in a query string arrives as a space; an offset written that way is still meant.
+_SPACED_OFFSET = re.compile(r" (\d\d:?\d\d)$")
+
+
+async def limited(request: web.Request) -> dict[str, str]:
+    """Count this call against the caller's key; 429 when over a limit."""
+    limiter = request.app[LIMITER]
+    verdict = await limiter.hit(request[PRINCIPAL].key_id)
+    headers = verdict.headers(limiter.policy)
+    if not verdict.allowed:
+        raise ApiError(
+            429, f"too many log requests: {verdict.limit.calls} per {verdict.limit.name}; "
+            f"retry in {verdict.reset_in} s", headers=headers,
+        )
+    return headers
+
+
+async def visible_job(request: web.Request) -> Document:
+    job = await request.app[STORE].jobs.find_one(
+        {"_id": request.match_info["job_id"],
+         "organization_id": {"$in": request[PRINCIPAL].organization_ids}},
+        projection={"tasks": 1},
+    )
+    if job is None:
+        raise not_found(f"job {request.match_info['job_id']!r}")
+    return job
+
+
+def int_parameter(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise bad_request([{"field": name, "message": f"must be a whole number {low}-{high}"}])
+    return int(raw)
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(str(position).encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        if not text.isdigit():
+            raise ValueError(text)
+        return int(text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise bad_request([{"field": "cursor", "message": "is not a cursor this API gave out"}]
+                          ) from None
+
+
+def parse_moment(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    text = _SPACED_OFFSET.sub(r"+\1", raw.strip())
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise bad_request([{"field": name, "message":
+                            f"{raw!r} is not an ISO 8601 date and time, e.g. "
+                            "2012-09-01T10:00:00, ...Z or ...%2B02:00"}]) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def unix_seconds(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def iso_date(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def task_logs(request: web.Request) -> web.Response:
+    headers = await limited(request)
+    job = await visible_job(request)
+    raw_task = request.match_info["task_id"]
+    if not raw_task.isdigit() or task_key(int(raw_task)) not in job["tasks"]:
+        raise not_found(f"task {raw_task!r} of job {job['_id']!r}")
+    limit = int_parameter(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    query: dict[str, Any] = {"job_id": job["_id"], "task_id": int(raw_task)}
+    if "cursor" in request.query:
+        query["position"] = {"$gt": decode_cursor(request.query["cursor"])}
+    found = await request.app[STORE].logs.find(query).sort("position", ASCENDING).limit(
+        limit + 1).to_list()
+    page = found[:limit]
+    return web.json_response({
+        "logs": [{"timestamp": unix_seconds(e["timestamp"]), "message": e["message"]}
+                 for e in page],
+        "next": encode_cursor(page[-1]["position"]) if len(found) > limit else None,
+    }, headers=headers)
+
+
+async def job_log(request: web.Request) -> web.Response:
+    headers = await limited(request)
+    job = await visible_job(request)
+    start, end = parse_moment(request, "from"), parse_moment(request, "to")
+    if start and end and start > end:
+        raise bad_request([{"field": "from", "message": "is after 'to'"}])
+    limit = int_parameter(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    query: dict[str, Any] = {"job_id": job["_id"]}
+    window: dict[str, datetime] = {}
+    if start:
+        window["$gte"] = start
+    if end:
+        window["$lte"] = end
+    if window:
+        query["timestamp"] = window
+    found = await request.app[STORE].logs.find(query).sort(
+        [("timestamp", DESCENDING), ("position", DESCENDING)]).limit(limit).to_list()
+    return web.json_response(
+        [{"date": iso_date(e["timestamp"]), "message": e["message"]} for e in found],
+        headers=headers,
+    )
+
+
+def add_log_routes(app: web.Application) -> None:
+    app.router.add_get("/api/jobs/{job_id}/tasks/{task_id}/logs/", task_logs)
+    app.router.add_get("/api/jobs/{job_id}/tasks/{task_id}/logs", task_logs)
+    app.router.add_get("/api/job/{job_id}/log", job_log)

@@ -1,0 +1,48 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from services.logger.views import decode_cursor, encode_cursor, iso_date, parse_moment
+from shared.api import ApiError
+from shared.ratelimit import Limit, Verdict
+
+
+def test_windows_and_reset() -> None:
+    minute = Limit("minute", 20, 60)
+    assert minute.window(120.0) == minute.window(179.9) == 2
+    assert minute.window(180.0) == 3
+    assert minute.reset_in(170.2) == 10
+    assert minute.reset_in(179.99) == 1
+
+
+def test_verdict_headers() -> None:
+    refused = Verdict(False, Limit("minute", 20, 60), 0, 12)
+    assert refused.headers("20;w=60") == {
+        "RateLimit-Policy": "20;w=60", "RateLimit-Limit": "20", "RateLimit-Remaining": "0",
+        "RateLimit-Reset": "12", "Retry-After": "12"}
+    assert "Retry-After" not in Verdict(True, Limit("day", 5, 86400), 3, 100).headers("p")
+
+
+def test_cursor_round_trip() -> None:
+    assert decode_cursor(encode_cursor(2**32 + 5)) == 2**32 + 5
+    with pytest.raises(ApiError):
+        decode_cursor("not*base64")
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("2012-09-01T10:00:00", datetime(2012, 9, 1, 10, tzinfo=UTC)),
+     ("2012-09-01T10:00:00Z", datetime(2012, 9, 1, 10, tzinfo=UTC)),
+     ("2012-09-01T10:00:00%2B02:00", datetime(2012, 9, 1, 8, tzinfo=UTC)),
+     ("2012-09-01T10:00:00+02:00", datetime(2012, 9, 1, 8, tzinfo=UTC)),
+     ("2012-09-01T10:00:00-05:30", datetime(2012, 9, 1, 15, 30, tzinfo=UTC))],
+)
+def test_parse_moment(query: str, expected: datetime) -> None:
+    request = make_mocked_request("GET", f"/api/job/x/log?from={query}")
+    assert parse_moment(request, "from") == expected
+
+
+def test_iso_date_is_utc() -> None:
+    moment = datetime(2012, 9, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+    assert iso_date(moment) == "2012-09-01T10:00:00.000Z"
