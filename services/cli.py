@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--user-id", help="user recorded as the job's submitter")
     publish.add_argument("--env-file", type=Path, metavar="PATH")
 
+    admin = commands.add_parser("admin", help="organizations, users and API keys")
+    admin.add_argument("--env-file", type=Path, metavar="PATH")
+    from services.admin import add_admin_commands
+
+    add_admin_commands(admin)
+
     commands.add_parser("schema", help="print the JSON Schema of every message")
     return parser
 
@@ -85,6 +91,12 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(dump_schema())
         return 0
+    if args.command == "admin":
+        from services.admin import main as admin_main
+
+        settings = settings_from(args)
+        configure_logging(settings.log_level, settings.log_format)
+        return admin_main(settings, args)
     if args.command == "publish":
         from services.producer import main as publish_main
 

@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 from shared.accounts import hash_key
 from shared.api import STORE, ApiError
 
+PROTECTED_PREFIXES = ("/api/", "/job_bundle")
 PUBLIC_PATHS = frozenset({"/api/openapi.json"})
 # Routes (by canonical path) that pass the request on to another service, which
 # authenticates it itself.
@@ -94,6 +95,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     forwarded = resource is not None and resource.canonical in request.app.get(
         FORWARDED, frozenset()
     )
-    if request.path.startswith("/api/") and request.path not in PUBLIC_PATHS and not forwarded:
+    if (request.path.startswith(PROTECTED_PREFIXES) and request.path not in PUBLIC_PATHS
+            and not forwarded):
         request[PRINCIPAL] = await authenticate(request)
     return await handler(request)

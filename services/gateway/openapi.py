@@ -65,6 +65,11 @@ TASK_LOGS = {"type": "object", "properties": {
 JOB_LOG = {"type": "array", "items": {"type": "object", "properties": {
     "date": {"type": "string", "description": "ISO 8601, UTC"},
     "message": {"type": "string"}}}}
+BUNDLE = {"type": "object", "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"}, "organization": {"type": "string"},
+    "organization_id": {"type": "string"}, "created": {"type": "string"}}}
+NEW_BUNDLE = {"type": "object", "required": ["name"], "properties": {
+    "name": {"type": "string"}, "organization_name": {"type": "string"}}}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -117,6 +122,8 @@ def openapi_document(routes: list[Route], server_url: str) -> dict[str, Any]:
                                            "description": "api-key KEY"}},
             "schemas": {"JobSpec": job_spec, **definitions, "Job": JOB, "JobPage": JOB_PAGE,
                         "TaskLogs": TASK_LOGS, "JobLog": JOB_LOG,
+                        "Bundle": BUNDLE, "NewBundle": NEW_BUNDLE,
+                        "BundleList": {"type": "array", "items": BUNDLE},
                         "Error": ERROR,
                         **{f"{name.replace(':', '.')}.parameters": schema
                            for name, schema in tool_schemas().items()}},

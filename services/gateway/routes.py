@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from services.gateway import forwarding, views
+from services.gateway import bundles, forwarding, views
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -45,6 +45,18 @@ ROUTES: list[Route] = [
           "A task's log, oldest first (20 calls a minute, 1000 a day per key, with the job log)",
           responses={200: "TaskLogs", 400: "Error", 401: "Error", 404: "Error", 429: "Error"},
           query=(("limit", "integer"), ("cursor", "string"))),
+    *[route
+      for prefix in ("/api", "")
+      for route in (
+          Route("POST", f"{prefix}/job_bundle/", bundles.create_bundle,
+                "Create a job bundle (needs the CONFIG role in the organization)",
+                request_schema="NewBundle",
+                responses={201: "Bundle", 400: "Error", 401: "Error", 403: "Error",
+                           409: "Error"}),
+          Route("GET", f"{prefix}/job_bundle/", bundles.list_bundles,
+                "List the caller's job bundles", responses={200: "BundleList", 401: "Error"},
+                query=(("search", "string"), ("name", "string"))),
+      )],
     Route("GET", "/api/job/{job_id}/log", forwarding.to_logger,
           "A job's log, newest first (rate-limited with the task log)",
           responses={200: "JobLog", 400: "Error", 401: "Error", 404: "Error", 429: "Error"},

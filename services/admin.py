@@ -1,0 +1,98 @@
+"""`conveyor admin`: organizations, users and API keys, straight in the store. Each command
+prints its result as the last line of stdout; bad input is one line on stderr and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from shared.accounts import (
+    create_key,
+    create_organization,
+    create_user,
+    parse_membership,
+    revoke_key,
+)
+from shared.errors import ConveyorError
+from shared.settings import Settings
+from shared.store import Document, Store, open_store
+
+LISTS = ("orgs", "users", "keys")
+
+
+def add_admin_commands(admin: argparse.ArgumentParser) -> None:
+    commands = admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+    org = commands.add_parser("create-org", help="create an organization; prints its id")
+    org.add_argument("name")
+    user = commands.add_parser("create-user", help="create a user; prints its id")
+    user.add_argument("name")
+    user.add_argument("--org", action="append", required=True, metavar="ORG[:ROLE,ROLE]",
+                      help="an organization the user belongs to, with roles (repeatable)")
+    key = commands.add_parser("create-key", help="create an API key; prints it, only this once")
+    key.add_argument("user")
+    revoke = commands.add_parser("revoke-key", help="revoke the API key with this prefix")
+    revoke.add_argument("prefix")
+    listing = commands.add_parser("list", help="list orgs, users or keys")
+    listing.add_argument("what", choices=LISTS)
+    for sub in (org, user, key, revoke, listing):
+        # Also after the command (`conveyor admin list orgs --env-file F`).
+        sub.add_argument("--env-file", type=Path, metavar="PATH", default=argparse.SUPPRESS)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(moment, datetime) else "-"
+
+
+async def list_lines(store: Store, what: str) -> list[str]:
+    organizations = {org["_id"]: org["name"] async for org in store.organizations.find()}
+    if what == "orgs":
+        return [f"{org_id}  {name}" for org_id, name in sorted(
+            organizations.items(), key=lambda item: item[1])]
+    users = {user["_id"]: user async for user in store.users.find()}
+    if what == "users":
+        lines = []
+        for user in sorted(users.values(), key=lambda u: u["name"]):
+            memberships = ", ".join(
+                organizations.get(m["organization_id"], m["organization_id"])
+                + (f":{','.join(m['roles'])}" if m.get("roles") else "")
+                for m in user.get("memberships", [])
+            )
+            lines.append(f"{user['_id']}  {user['name']}  {memberships}")
+        return lines
+    lines = []
+    async for key in store.api_keys.find():
+        owner = users.get(key["user_id"], {}).get("name", key["user_id"])
+        state = f"revoked {_when(key['revoked'])}" if key.get("revoked") else "active"
+        lines.append(f"{key['prefix']}  {owner}  created {_when(key.get('created'))}  "
+                     f"last used {_when(key.get('last_used'))}  {state}")
+    return sorted(lines)
+
+
+async def execute(settings: Settings, args: argparse.Namespace) -> list[str]:
+    async with open_store(settings, "conveyor-admin") as store:
+        command = args.admin_command
+        if command == "create-org":
+            return [str((await create_organization(store, args.name))["_id"])]
+        if command == "create-user":
+            memberships = [parse_membership(text) for text in args.org]
+            return [str((await create_user(store, args.name, memberships))["_id"])]
+        if command == "create-key":
+            return [await create_key(store, args.user)]
+        if command == "revoke-key":
+            revoked: Document = await revoke_key(store, args.prefix)
+            return [f"revoked {revoked['prefix']} at {_when(revoked.get('revoked'))}"]
+        return await list_lines(store, args.what)
+
+
+def main(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        lines = asyncio.run(execute(settings, args))
+    except ConveyorError as exc:
+        print(f"conveyor admin: {exc}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    return 0
