@@ -108,7 +108,7 @@ async def test_admin_commands_end_to_end(
     ("argv", "message"),
     [
         (["create-user", "bob", "--org", "nowhere"], "no organization named 'nowhere'"),
-        (["create-user", "bob", "--org", "acme:OWNER"], "unknown role OWNER"),
+        (["create-user", "bob", "--org", "acme:OWNER"], "unknown role OWNER in --org"),
         (["create-user", "bob", "--org", ":CONFIG"], "names no organization"),
         (["create-user", "alice", "--org", "acme"], "a user named 'alice' exists already"),
         (["create-org", "acme"], "an organization named 'acme' exists already"),
