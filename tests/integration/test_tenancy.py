@@ -109,7 +109,7 @@ async def test_admin_commands_end_to_end(
     [
         (["create-user", "bob", "--org", "nowhere"], "no organization named 'nowhere'"),
         (["create-user", "bob", "--org", "acme:OWNER"], "unknown role OWNER in --org"),
-        (["create-user", "bob", "--org", ":CONFIG"], "names no organization"),
+        (["create-user", "bob", "--org", ":CONFIG"], "--org ':CONFIG' names no organization"),
         (["create-user", "alice", "--org", "acme"], "a user named 'alice' exists already"),
         (["create-org", "acme"], "an organization named 'acme' exists already"),
         (["create-org", "bad/name"], "organization name 'bad/name' must be"),
