@@ -16,6 +16,7 @@ venv: $(STAMP)
 
 ## run: the whole platform on this machine (`conveyor dev`); ARGS="--port 9000 --workers 2"
 run: venv
+	@scripts/ensure-rabbitmq
 	$(BIN)/conveyor dev $(ARGS)
 
 ## test: every test, against real RabbitMQ, MongoDB-protocol and S3 servers

@@ -4,6 +4,7 @@ machine, and `schema` for the message contract. Services are imported only when 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from shared.logging import configure_logging
 from shared.settings import Settings, load_settings, unknown_variables
 
 SERVICES = ("gateway", "scheduler", "worker", "logger")
+CLIENT_COMMANDS = ("submit", "status", "logs", "jobs")
 
 
 def positive_int(text: str) -> int:
@@ -77,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_admin_commands(admin)
 
+    from services.client import add_client_commands
+
+    add_client_commands(commands)
+
     commands.add_parser("schema", help="print the JSON Schema of every message")
     return parser
 
@@ -91,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(dump_schema())
         return 0
+    if args.command in CLIENT_COMMANDS:
+        from services.client import main as client_main
+
+        return client_main(args, dict(os.environ))
     if args.command == "admin":
         from services.admin import main as admin_main
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import aiohttp
 import structlog
 
+from services.client import ClientError
+from services.dev.demo import run_demo, upload_sample
 from services.dev.processes import ChildProcess
 from services.dev.proxy import create_proxy
 from services.dev.servers import LocalServers, free_port, port_answers
@@ -32,7 +34,6 @@ log = structlog.get_logger(__name__)
 READY_TIMEOUT = 60.0
 DEMO_ORGANIZATION = "demo"
 DEMO_USER = "demo"
-SAMPLE_KEY = "samples/hello.txt"
 
 
 async def amqp_answers(url: str) -> bool:
@@ -73,7 +74,7 @@ async def bootstrap(settings: Settings, demo: bool) -> str:
         await ensure_account(store, DEMO_ORGANIZATION, DEMO_USER, key, roles=["CONFIG"])
     if demo:
         async with open_objects(settings) as objects:
-            await objects.upload_bytes(SAMPLE_KEY, b"Hello from Conveyor.\n", "text/plain")
+            await upload_sample(objects)
     return key
 
 
@@ -158,6 +159,11 @@ async def run_dev(
 
         await stack.enter_async_context(serve_app(create_proxy(upstreams), "127.0.0.1", port))
         await wait_ready(public_url, children, READY_TIMEOUT)
+        if demo:
+            try:
+                await run_demo(public_url, key, settings.s3_bucket)
+            except ClientError as exc:
+                print(f"conveyor dev: the demo job could not run: {exc}", flush=True)
         print_banner(public_url, key, env_file, settings.regions, workers)
 
         waiter = asyncio.ensure_future(stop.wait())
@@ -180,6 +186,8 @@ def print_banner(url: str, key: str, env_file: Path, regions: list[str], workers
         f"  regions:   {', '.join(regions)} ({workers} worker(s) each)\n"
         f"  env file:  {env_file}  (conveyor worker --env-file {env_file})\n"
         f"  try:       curl -H 'Authorization: api-key {key}' {url}/api/jobs/\n"
+        f"  or:        CONVEYOR_URL={url} CONVEYOR_API_KEY={key} \\\n"
+        "             .venv/bin/conveyor submit examples/progress.json --wait\n"
         "Press Ctrl-C to stop.\n",
         flush=True,
     )

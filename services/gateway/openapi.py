@@ -60,7 +60,8 @@ TASK_LOGS = {"type": "object", "properties": {
     "logs": {"type": "array", "items": {"type": "object", "properties": {
         "timestamp": {"type": "integer", "description": "unix seconds"},
         "message": {"type": "string"}}}},
-    "next": {**NULLABLE_STRING, "description": "cursor of the next page"},
+    "next": {**NULLABLE_STRING, "description": "cursor of the next page, when there is one"},
+    "cursor": {**NULLABLE_STRING, "description": "resume here for lines written later"},
 }}
 JOB_LOG = {"type": "array", "items": {"type": "object", "properties": {
     "date": {"type": "string", "description": "ISO 8601, UTC"},

@@ -116,10 +116,14 @@ async def task_logs(request: web.Request) -> web.Response:
     found = await request.app[STORE].logs.find(query).sort("position", ASCENDING).limit(
         limit + 1).to_list()
     page = found[:limit]
+    after_last = encode_cursor(page[-1]["position"]) if page else request.query.get("cursor")
     return web.json_response({
         "logs": [{"timestamp": unix_seconds(e["timestamp"]), "message": e["message"]}
                  for e in page],
-        "next": encode_cursor(page[-1]["position"]) if len(found) > limit else None,
+        # `next`: more lines wait now; `cursor`: where to resume later for lines written
+        # after these (what `conveyor logs --follow` does).
+        "next": after_last if len(found) > limit else None,
+        "cursor": after_last,
     }, headers=headers)
 
 
