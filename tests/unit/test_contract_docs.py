@@ -18,3 +18,12 @@ def test_docs_schema_is_current() -> None:
 
 def test_every_tool_has_a_schema_and_every_schema_a_tool() -> None:
     assert set(TOOLS) == set(PARAMETERS)
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    from shared.settings import setting_variables
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in sorted(setting_variables())
+               if name not in readme and name.removeprefix("CONVEYOR") not in readme]
+    assert missing == [], "document these in the README's settings table"
