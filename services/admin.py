@@ -16,7 +16,10 @@ from shared.accounts import (
     parse_membership,
     revoke_key,
 )
+from shared.broker import Publisher, open_amqp
+from shared.deadletters import read_all, replay
 from shared.errors import ConveyorError
+from shared.runtime import topology_for
 from shared.settings import Settings
 from shared.store import Document, Store, open_store
 
@@ -37,7 +40,14 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     revoke.add_argument("prefix")
     listing = commands.add_parser("list", help="list orgs, users or keys")
     listing.add_argument("what", choices=LISTS)
-    for sub in (org, user, key, revoke, listing):
+    dead = commands.add_parser("dead", help="dead letters: list them, or replay them")
+    dead_commands = dead.add_subparsers(dest="dead_command", required=True, metavar="COMMAND")
+    dead_list = dead_commands.add_parser("list", help="one line per dead letter")
+    dead_replay = dead_commands.add_parser("replay", help="put dead letters back in their queue")
+    which = dead_replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("message_id", nargs="?", metavar="ID", help="a message id (or its start)")
+    which.add_argument("--all", action="store_true", help="replay every dead letter")
+    for sub in (org, user, key, revoke, listing, dead_list, dead_replay):
         # Also after the command (`conveyor admin list orgs --env-file F`).
         sub.add_argument("--env-file", type=Path, metavar="PATH", default=argparse.SUPPRESS)
 
@@ -71,7 +81,34 @@ async def list_lines(store: Store, what: str) -> list[str]:
     return sorted(lines)
 
 
+async def dead_letters(settings: Settings, args: argparse.Namespace) -> list[str]:
+    topology = topology_for(settings)
+    async with open_amqp(settings, "conveyor-admin") as connection:
+        letters, channel = await read_all(connection, topology)
+        try:
+            if args.dead_command == "list":
+                return [letter.line() for letter in letters] + [f"{len(letters)} dead letter(s)"]
+            chosen = letters if args.all else [
+                letter for letter in letters if letter.message_id.startswith(args.message_id)]
+            if not args.all and len(chosen) != 1:
+                raise ConveyorError(
+                    f"no dead letter with id {args.message_id!r}" if not chosen else
+                    f"{len(chosen)} dead letters start with {args.message_id!r}; give more")
+            publisher = await Publisher.open(connection, topology)
+            try:
+                for letter in chosen:
+                    await replay(publisher, letter)
+            finally:
+                await publisher.close()
+            return [f"replayed {letter.message_id} to {letter.queue}" for letter in chosen] + [
+                f"{len(chosen)} replayed"]
+        finally:
+            await channel.close()
+
+
 async def execute(settings: Settings, args: argparse.Namespace) -> list[str]:
+    if args.admin_command == "dead":
+        return await dead_letters(settings, args)
     async with open_store(settings, "conveyor-admin") as store:
         command = args.admin_command
         if command == "create-org":

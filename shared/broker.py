@@ -25,6 +25,14 @@ from shared.settings import Settings
 from shared.topology import Topology
 
 PUBLISH_TIMEOUT = 30.0
+# What a lost or reconnecting broker connection raises: passing trouble, worth a retry.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    aiormq.exceptions.AMQPConnectionError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    aiormq.exceptions.ConnectionClosed,
+    ConnectionError,
+    TimeoutError,
+)
 # Confirms kept in flight by `publish_many`: one round trip per message would cap a publisher
 # near 1.2k msg/s on this kind of machine; a window of hundreds keeps the same guarantee.
 CONFIRM_WINDOW = 256
@@ -136,6 +144,23 @@ class Publisher:
                 f"unroutable: no queue is bound to exchange {target.name or '(default)'!r} "
                 f"with routing key {routing_key!r}"
             )
+
+    async def publish_patiently(
+        self, exchange: str, routing_key: str, message: Envelope, within: float
+    ) -> None:
+        """Publish, riding out a broker outage of up to `within` seconds (the robust
+        connection reconnects by itself); then give up with the last error."""
+        deadline = asyncio.get_running_loop().time() + within
+        pause = 0.2
+        while True:
+            try:
+                await asyncio.wait_for(self.publish(exchange, routing_key, message), 10)
+                return
+            except CONNECTION_ERRORS:
+                if asyncio.get_running_loop().time() + pause > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(2.0, pause * 2)
 
     async def publish_many(
         self, items: Iterable[tuple[str, str, Envelope]], window: int = CONFIRM_WINDOW

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+import pymongo.errors
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
-from shared.broker import Publisher, build_message
+from shared.broker import CONNECTION_ERRORS, Publisher, build_message
 from shared.errors import MessageError, PermanentError, Retry, TransientError
 from shared.messages import Message, decode
 from shared.topology import (
@@ -36,6 +37,10 @@ from shared.topology import (
 )
 
 log = structlog.get_logger(__name__)
+# Failures that may pass: retried with backoff rather than dead-lettered.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    TransientError, *CONNECTION_ERRORS, pymongo.errors.ConnectionFailure,
+)
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,22 @@ class RetryPolicy:
         return ceiling * (0.5 + 0.5 * jitter)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Delivery:
+    """A decoded message. A handler that must not hold the delivery for long (a task that
+    may outlast the broker's consumer timeout) acks it early with `ack_now()`; the consumer
+    then leaves settling to the handler."""
+
     message: Message
     attempt: int
     redelivered: bool
+    incoming: AbstractIncomingMessage | None = None
+    acked: bool = False
+
+    async def ack_now(self) -> None:
+        if not self.acked and self.incoming is not None:
+            await self.incoming.ack()
+        self.acked = True
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
@@ -139,23 +155,29 @@ class Consumer:
         structlog.contextvars.bind_contextvars(
             message_type=message.type, job_id=getattr(message, "job_id", None)
         )
+        delivery = Delivery(message, attempt, bool(incoming.redelivered), incoming)
         try:
-            await self.handler(Delivery(message, attempt, bool(incoming.redelivered)))
+            await self.handler(delivery)
         except asyncio.CancelledError:
-            await incoming.nack(requeue=True)
+            if not delivery.acked:
+                await incoming.nack(requeue=True)
             raise
-        except TransientError as exc:
-            await self._retry_or_dead_letter(incoming, attempt, exc)
-        except PermanentError as exc:
-            await self._dead_letter(incoming, _reason_text(exc))
         except Exception as exc:
-            log.exception("handler failed unexpectedly")
-            await self._dead_letter(incoming, f"unexpected {_reason_text(exc)}")
+            if delivery.acked:
+                log.exception("handler failed after settling its message")
+            elif isinstance(exc, TRANSIENT):
+                await self._retry_or_dead_letter(incoming, attempt, exc)
+            elif isinstance(exc, PermanentError):
+                await self._dead_letter(incoming, _reason_text(exc))
+            else:
+                log.exception("handler failed unexpectedly")
+                await self._dead_letter(incoming, f"unexpected {_reason_text(exc)}")
         else:
-            await incoming.ack()
+            if not delivery.acked:
+                await incoming.ack()
 
     async def _retry_or_dead_letter(
-        self, incoming: AbstractIncomingMessage, attempt: int, exc: TransientError
+        self, incoming: AbstractIncomingMessage, attempt: int, exc: BaseException
     ) -> None:
         if attempt >= self.policy.max_attempts:
             await self._dead_letter(

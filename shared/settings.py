@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         default=False, description="let downloads and notifications reach private addresses"
     )
     scratch_dir: str = Field(default="", description="local scratch space; default: system temp")
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=600)
+    task_silence_seconds: float = Field(
+        default=60.0, gt=0, le=86400,
+        description="a running task not heard of for this long is retried elsewhere",
+    )
 
     # Logs
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -153,6 +158,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"CONVEYOR_DEFAULT_REGION {self.default_region!r} is not one of "
                 f"CONVEYOR_REGIONS {','.join(self.regions)}"
+            )
+        if self.task_silence_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError(
+                "CONVEYOR_TASK_SILENCE_SECONDS must be at least twice CONVEYOR_HEARTBEAT_SECONDS"
             )
         if self.retry_max_delay < self.retry_base_delay:
             raise ValueError("CONVEYOR_RETRY_MAX_DELAY is below CONVEYOR_RETRY_BASE_DELAY")

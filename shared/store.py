@@ -54,6 +54,10 @@ class Store:
         return self.db["job_bundles"]
 
     @property
+    def idempotency(self) -> AsyncCollection[Document]:
+        return self.db["idempotency"]
+
+    @property
     def rate_limits(self) -> AsyncCollection[Document]:
         return self.db["rate_limits"]
 
@@ -65,8 +69,9 @@ class Store:
 
     async def ensure_indexes(self, log_retention_days: int) -> None:
         await self.jobs.create_index([("organization_id", ASCENDING), ("created", DESCENDING)])
-        await self.jobs.create_index([("status", ASCENDING)])
+        await self.jobs.create_index([("status", ASCENDING), ("heartbeat", ASCENDING)])
         await self.jobs.create_index([("tags", ASCENDING)])
+        await self.jobs.create_index([("outbox", ASCENDING), ("created", ASCENDING)])
         # One index both makes a redelivered entry a harmless duplicate and pages a task's
         # log: `position` is (attempt, seq) as one number. Every index costs ingest speed.
         await self.logs.create_index(
@@ -75,6 +80,7 @@ class Store:
         )
         await self.logs.create_index([("job_id", ASCENDING), ("timestamp", DESCENDING)])
         await self.rate_limits.create_index("expires", expireAfterSeconds=0)
+        await self.idempotency.create_index("expires", expireAfterSeconds=0)
         await self._ensure_ttl(self.logs, "timestamp", log_retention_days * DAY)
         await self.organizations.create_index("name", unique=True)
         await self.users.create_index("name", unique=True)

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic import model_validator as _model_validator
 
+from shared.consumer import RetryPolicy
 from shared.jobspec import JobSpec
 
 MAX_PATH = 1024
@@ -131,12 +132,34 @@ class DebugLog(Params):
         return value
 
 
+class DebugFail(Params):
+    message: str = Field(default="failing on purpose", max_length=1000)
+    transient: bool = Field(default=False, description="fail as a passing problem (retried)")
+    attempts: int | None = Field(
+        default=None, ge=1, le=100, description="fail only the first N attempts"
+    )
+
+
 PARAMETERS: dict[str, type[Params]] = {
     "storage:get": StorageGet,
     "storage:put": StoragePut,
     "debug:sleep": DebugSleep,
     "debug:log": DebugLog,
+    "debug:fail": DebugFail,
 }
+
+# How often a task is tried when it fails transiently (or its worker is lost), and how long
+# to wait in between: doubling from `base_delay`, capped, with jitter.
+DEFAULT_RETRY = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=30.0)
+RETRIES: dict[str, RetryPolicy] = {
+    "storage:get": RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=60.0),
+    "storage:put": RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=60.0),
+    "debug:fail": RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=1.0),
+}
+
+
+def retry_policy(tool: str) -> RetryPolicy:
+    return RETRIES.get(tool, DEFAULT_RETRY)
 
 
 def field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ from aiohttp import web
 from services.gateway.forwarding import enable_forwarding
 from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from services.gateway.openapi import openapi_document
+from services.gateway.outbox import relay_ctx
 from services.gateway.routes import ROUTES, add_routes
 from services.gateway.views import base_url
 from shared.api import MAX_BODY, error_middleware
@@ -49,7 +50,7 @@ def create_app(settings: Settings) -> web.Application:
             app[OBJECTS] = objects
             yield
 
-    app.cleanup_ctx.extend([store_ctx, broker_ctx, objects_ctx])
+    app.cleanup_ctx.extend([store_ctx, broker_ctx, objects_ctx, relay_ctx])
     add_health_routes(app, "gateway", {
         "rabbitmq": lambda: amqp_ready(app[BROKER].connection),
         "mongodb": lambda: app[STORE].ping(),

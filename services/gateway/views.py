@@ -4,25 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiormq
 import structlog
 from aiohttp import web
 from pymongo import DESCENDING
 
+from services.gateway import idempotency, outbox
 from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from services.gateway.submission import build_job, parse_spec, read_json
 from shared.api import ApiError, bad_request, not_found
 from shared.auth import PRINCIPAL, Principal
-from shared.errors import PublishError
-from shared.jobs import FINAL, Status, new_task, ordered_tasks, parse_status, task_key
+from shared.jobs import (
+    FINAL,
+    Status,
+    new_task,
+    ordered_tasks,
+    parse_status,
+    task_key,
+    task_path,
+)
 from shared.jobspec import JobSpec
 from shared.jobview import render_job
-from shared.messages import JobControl, JobSubmitted
+from shared.messages import CancelTask, JobControl
 from shared.store import Document
-from shared.topology import JOBS_EXCHANGE
+from shared.topology import CONTROL_EXCHANGE, JOBS_EXCHANGE
 
 log = structlog.get_logger(__name__)
 DEFAULT_PAGE_SIZE = 20
+STOP_ATTEMPTS = 5
 MAX_PAGE_SIZE = 100
 
 
@@ -54,32 +62,41 @@ async def visible_job(request: web.Request) -> Document:
 
 
 async def store_and_publish(request: web.Request, job: Document) -> None:
-    """Store the job, then announce it; if the announcement fails the job is removed again,
-    so a client never sees a job that nothing will run."""
+    """Store the job in the outbox, then announce it. If the broker does not take the
+    announcement now, the job stays accepted and the outbox relay announces it later."""
     store = request.app[STORE]
-    await store.jobs.insert_one(job)
-    message = JobSubmitted(
-        job_id=job["_id"], spec=JobSpec.model_validate(job["spec"]),
-        organization_id=job["organization_id"], user_id=job["user_id"],
-    )
-    try:
-        await request.app[BROKER].publisher.publish(JOBS_EXCHANGE, "job.submitted", message)
-    except (PublishError, aiormq.exceptions.AMQPError, ConnectionError) as exc:
-        await store.jobs.delete_one({"_id": job["_id"]})
-        log.error("could not publish job", error=str(exc))
-        raise ApiError(503, "the job queue is unavailable; nothing was submitted, try again",
-                       headers={"Retry-After": "5"}) from exc
+    await store.jobs.insert_one({**job, "outbox": 1})
     structlog.contextvars.bind_contextvars(job_id=job["_id"])
+    try:
+        await outbox.announce(store, request.app[BROKER].publisher, job)
+    except outbox.FAILURES as exc:
+        log.warning("broker unavailable; the job waits in the outbox",
+                    error=str(exc) or type(exc).__name__)
+        return
     log.info("job submitted", tasks=len(job["tasks"]), region=job["region"])
 
 
 async def create_job(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    spec = parse_spec(await read_json(request), settings)
-    job = await build_job(request.app[STORE], settings, request[PRINCIPAL], spec)
+    store = request.app[STORE]
+    payload = await read_json(request)
+    spec = parse_spec(payload, settings)
+    claim = idempotency.claim_for(request, request[PRINCIPAL].user_id, payload)
+    if claim is not None and (earlier := await idempotency.earlier_job(store, claim)):
+        return await replayed(request, earlier)
+    job = await build_job(store, settings, request[PRINCIPAL], spec)
+    if claim is not None and (earlier := await idempotency.record(store, claim, job["_id"])):
+        return await replayed(request, earlier)
     await store_and_publish(request, job)
     return web.json_response(await job_json(request, job), status=201,
                              headers={"Location": f"/api/jobs/{job['_id']}/"})
+
+
+async def replayed(request: web.Request, job: Document) -> web.Response:
+    """The answer to a repeated request: the job it created, and nothing new started."""
+    return web.json_response(await job_json(request, job), status=200,
+                             headers={"Idempotent-Replayed": "true",
+                                      "Location": f"/api/jobs/{job['_id']}/"})
 
 
 async def get_job(request: web.Request) -> web.Response:
@@ -180,3 +197,36 @@ async def resubmit_job(request: web.Request) -> web.Response:
     await store_and_publish(request, copy)
     return web.json_response(await job_json(request, copy), status=201,
                              headers={"Location": f"/api/jobs/{copy['_id']}/"})
+
+
+async def stop_job(request: web.Request) -> web.Response:
+    """Cancel a queued or running job: it and its unfinished tasks end Cancelled, and the
+    worker running its task is told to stop it. The update is conditional on every task's
+    status as read, so a task that ends meanwhile is never overwritten; it is tried again
+    with what was read afresh."""
+    store = request.app[STORE]
+    for _ in range(STOP_ATTEMPTS):
+        job = await visible_job(request)
+        if Status(job["status"]).is_final:
+            raise ApiError(409, f"cannot stop a job that is {Status(job['status']).text}")
+        condition: Document = {"_id": job["_id"], "status": job["status"]}
+        changes: Document = {"status": int(Status.CANCELLED)}
+        for task in ordered_tasks(job):
+            condition[task_path(task["id"], "status")] = task["status"]
+            if not Status(task["status"]).is_final:
+                changes[task_path(task["id"], "status")] = int(Status.CANCELLED)
+                changes[task_path(task["id"], "error")] = {
+                    "class": "Cancelled", "message": "stopped on request"}
+        result = await store.jobs.update_one(
+            condition, {"$set": changes, "$currentDate": {"modified": True, "finished": True}}
+        )
+        if result.modified_count:
+            break
+    else:
+        raise ApiError(409, "the job kept changing while stopping it; try again")
+    await request.app[BROKER].publisher.publish(
+        CONTROL_EXCHANGE, "", CancelTask(job_id=job["_id"])
+    )
+    log.info("job stopped", job_id=job["_id"])
+    stopped = await store.jobs.find_one({"_id": job["_id"]})
+    return web.json_response(await job_json(request, stopped or job))

@@ -5,6 +5,7 @@ or a second scheduler replica changes nothing it should not."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -12,16 +13,17 @@ from pymongo import ReturnDocument
 
 from services.scheduler.plan import Action, next_step
 from shared.broker import Publisher, build_message
-from shared.consumer import RetryPolicy
 from shared.jobs import Status, ordered_tasks, task_key, task_path, workspace_prefix
 from shared.messages import (
     TaskDispatch,
+    TaskError,
     TaskFailed,
     TaskProgress,
     TaskStarted,
     TaskSucceeded,
 )
 from shared.store import Document, Store
+from shared.toolspecs import retry_policy
 from shared.topology import TASKS_EXCHANGE, quantize_delay_ms, tasks_queue
 
 log = structlog.get_logger(__name__)
@@ -31,12 +33,9 @@ JobFinished = Callable[[Document], Awaitable[None]]
 
 
 class Machine:
-    def __init__(
-        self, store: Store, publisher: Publisher, policy: RetryPolicy, on_final: JobFinished
-    ) -> None:
+    def __init__(self, store: Store, publisher: Publisher, on_final: JobFinished) -> None:
         self.store = store
         self.publisher = publisher
-        self.policy = policy
         self.on_final = on_final
 
     async def _cas(
@@ -137,19 +136,23 @@ class Machine:
         return job
 
     async def on_started(self, event: TaskStarted) -> None:
+        # `heartbeat` and `running_task` sit at the top of the job: tasks run one at a time,
+        # and the sweeper finds silent ones with one indexed query.
         await self._cas(
             {**self._attempt_condition(event.job_id, event.task_id, event.attempt),
              task_path(event.task_id, "status"): int(Status.QUEUED)},
             {task_path(event.task_id, "status"): int(Status.RUNNING),
              task_path(event.task_id, "worker"): event.worker_id,
-             "status": int(Status.RUNNING)},
-            stamp=(task_path(event.task_id, "started"),),
+             "status": int(Status.RUNNING), "running_task": event.task_id},
+            stamp=(task_path(event.task_id, "started"), "heartbeat"),
         )
 
     async def on_progress(self, event: TaskProgress) -> None:
+        """Progress, and the heartbeat of a running task: one write for both."""
         await self._cas(
             self._attempt_condition(event.job_id, event.task_id, event.attempt),
             {task_path(event.task_id, "progress"): event.progress},
+            stamp=("heartbeat",),
         )
 
     async def on_succeeded(self, event: TaskSucceeded, interrupted: bool) -> None:
@@ -178,14 +181,15 @@ class Machine:
                                  "message": event.error.message, "attempt": event.attempt}
         attempts = event.attempt - task["attempt_base"]
         condition = self._attempt_condition(event.job_id, task_id, event.attempt)
-        if event.retryable and attempts < self.policy.max_attempts:
+        policy = retry_policy(task["tool"])
+        if event.retryable and attempts < policy.max_attempts:
             retry = await self._cas(condition, {
                 task_path(task_id, "status"): int(Status.QUEUED),
                 task_path(task_id, "error"): error, task_path(task_id, "dispatched"): 0,
             })
             if retry is not None:
                 await self._dispatch(retry, task_id, resend=False,
-                                     delay=self.policy.delay(attempts))
+                                     delay=policy.delay(attempts))
             else:
                 await self.advance(job, interrupted)
             return
@@ -195,3 +199,27 @@ class Machine:
             stamp=(task_path(task_id, "finished"),),
         )
         await self.advance(updated or job, interrupted)
+
+    async def sweep(self, silence: float) -> int:
+        """Retry, as a new attempt, every running task not heard of for `silence` seconds
+        (its worker died or froze without the broker noticing). Returns how many."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=silence)
+        silent = await self.store.jobs.find(
+            {"status": int(Status.RUNNING), "heartbeat": {"$lt": cutoff}}
+        ).to_list()
+        swept = 0
+        for job in silent:
+            task = job["tasks"].get(task_key(job.get("running_task") or 0))
+            if task is None or Status(task["status"]) is not Status.RUNNING:
+                continue
+            log.warning("task went silent; trying again", job_id=job["_id"],
+                        task_id=task["id"], worker=task.get("worker"))
+            await self.on_failed(TaskFailed(
+                job_id=job["_id"], task_id=task["id"], attempt=task["attempt"],
+                error=TaskError(error_class="WorkerLost",
+                                message=f"no heartbeat from worker {task.get('worker')} "
+                                        f"for {silence:g} s"),
+                retryable=True,
+            ), interrupted=False)
+            swept += 1
+        return swept

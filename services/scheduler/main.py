@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from services.scheduler.intake import Intake
 from services.scheduler.machine import Machine
 from services.scheduler.notify import Notifier
-from shared.consumer import Consumer
+from services.scheduler.sweeper import Sweeper
+from shared.consumer import Consuming
 from shared.runtime import Resources, run_service, serve_consumers
 from shared.settings import Settings
 from shared.topology import SCHEDULER_EVENTS, SCHEDULER_JOBS
@@ -16,16 +18,16 @@ from shared.topology import SCHEDULER_EVENTS, SCHEDULER_JOBS
 async def serve(
     settings: Settings, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
 ) -> None:
-    def wire(resources: Resources) -> list[Consumer]:
+    def wire(resources: Resources) -> Sequence[Consuming]:
         store = resources.need_store()
         notifier = Notifier(store, resources.need_objects(), settings)
         resources.on_close(lambda: notifier.close(settings.grace_period))
-        machine = Machine(store, resources.broker.publisher, resources.broker.policy,
-                          notifier.job_finished)
+        machine = Machine(store, resources.broker.publisher, notifier.job_finished)
         intake = Intake(store, machine, settings)
         return [
             resources.broker.consumer(SCHEDULER_JOBS, intake.on_job_message),
             resources.broker.consumer(SCHEDULER_EVENTS, intake.on_event),
+            Sweeper(machine, settings.task_silence_seconds),
         ]
 
     await serve_consumers(

@@ -43,6 +43,7 @@ class ToolContext:
     metrics: dict[str, float] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
     _last_progress: float = 0.0
+    percent: float = 0.0
 
     def _ref(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "task_id": self.task_id, "attempt": self.attempt}
@@ -59,12 +60,17 @@ class ToolContext:
         await self.publisher.publish(LOGS_EXCHANGE, f"log.{self.region}", entry)
 
     async def progress(self, percent: float, *, force: bool = False) -> None:
+        self.percent = max(0.0, min(100.0, percent))
         now = time.monotonic()
         if not force and now - self._last_progress < PROGRESS_INTERVAL:
             return
-        self._last_progress = now
+        await self.beat()
+
+    async def beat(self) -> None:
+        """Report the current progress now: also the heartbeat that says the task lives."""
+        self._last_progress = time.monotonic()
         await self.publisher.publish(EVENTS_EXCHANGE, "task.progress", TaskProgress(
-            **self._ref(), progress=max(0.0, min(100.0, percent)),
+            **self._ref(), progress=self.percent,
         ))
 
     def add_output(self, key: str, size: int, bucket: str | None = None) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
+from services.worker.control import ControlListener
 from services.worker.runner import TaskRunner, worker_identity
-from shared.consumer import Consumer
+from shared.consumer import Consuming
 from shared.errors import ConfigError
 from shared.runtime import Resources, run_service, serve_consumers
 from shared.settings import Settings
@@ -25,10 +27,14 @@ async def serve(
     settings: Settings, region: str, stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
 ) -> None:
-    def wire(resources: Resources) -> list[Consumer]:
-        runner = TaskRunner(resources.broker.publisher, resources.need_objects(), settings,
+    def wire(resources: Resources) -> Sequence[Consuming]:
+        broker = resources.broker
+        runner = TaskRunner(broker.publisher, resources.need_objects(), settings,
                             worker_identity())
-        return [resources.broker.consumer(tasks_queue(region), runner.on_task)]
+        return [
+            ControlListener(broker.channel, broker.topology, runner.on_control),
+            broker.consumer(tasks_queue(region), runner.on_task),
+        ]
 
     # Prefetch equals concurrency: a worker holds only tasks it is running, so a slow worker
     # never sits on work that an idle one could take.

@@ -1,18 +1,28 @@
-"""Runs one task delivery: reports its start, runs the tool in its own scratch directory,
-and reports how it ended. A credential never reaches an event or a log line."""
+"""Runs one task delivery.
+
+The delivery is acked as soon as the start is reported, not when the tool ends: a tool may
+run longer than RabbitMQ's consumer timeout (30 min by default), which would otherwise close
+the channel and run the task twice. From then on the worker sends a heartbeat every few
+seconds; if they stop (the worker died or froze), the scheduler's sweeper tries the task
+again as a new attempt. On SIGTERM a task still running after the grace period is handed
+back at once (reported as a retryable failure); a user's stop cancels it within a moment.
+A credential never reaches an event or a log line."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import tempfile
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.worker.context import ToolContext
 from services.worker.tools import TOOLS
@@ -20,13 +30,22 @@ from shared.broker import Publisher
 from shared.consumer import Delivery
 from shared.errors import PermanentError, TransientError
 from shared.jobs import redact_text, secret_values
-from shared.messages import TaskDispatch, TaskError, TaskFailed, TaskStarted, TaskSucceeded
+from shared.messages import (
+    CancelTask,
+    TaskDispatch,
+    TaskError,
+    TaskFailed,
+    TaskStarted,
+    TaskSucceeded,
+)
 from shared.objects import ObjectStore
 from shared.settings import Settings
 from shared.toolspecs import PARAMETERS, field_errors
 from shared.topology import EVENTS_EXCHANGE
 
 log = structlog.get_logger(__name__)
+TaskKey = tuple[str, int]
+STOPPED_MEMORY = 600.0
 
 
 def worker_identity() -> str:
@@ -42,6 +61,10 @@ class TaskRunner:
         self.objects = objects
         self.settings = settings
         self.worker_id = worker_id
+        self._running: dict[TaskKey, asyncio.Task[None]] = {}
+        self._stopped: set[TaskKey] = set()
+        # Jobs stopped lately: a task of theirs still queued is not run when it arrives.
+        self._stopped_jobs: dict[str, float] = {}
 
     async def on_task(self, delivery: Delivery) -> None:
         task = delivery.message
@@ -50,22 +73,17 @@ class TaskRunner:
         structlog.contextvars.bind_contextvars(task_id=task.task_id, tool=task.tool,
                                                task_attempt=task.attempt)
         secrets = secret_values(task.parameters)
-        model = PARAMETERS.get(task.tool)
-        if model is None:
-            await self._failed(task, "UnknownTool", f"no tool named {task.tool!r}", secrets)
+        if task.job_id in self._stopped_jobs:
+            await self._failed(task, "Cancelled", "the job was stopped", secrets)
             return
-        try:
-            parameters = model.model_validate(task.parameters)
-        except ValidationError as exc:
-            problems = "; ".join(f"{e['field']}: {e['message']}"
-                                 for e in field_errors(exc, "parameters"))
-            await self._failed(task, "InvalidParameters", problems, secrets)
+        parameters = await self._parameters(task, secrets)
+        if parameters is None:
             return
-
         await self.publisher.publish(EVENTS_EXCHANGE, "task.started", TaskStarted(
             job_id=task.job_id, task_id=task.task_id, attempt=task.attempt,
             worker_id=self.worker_id,
         ))
+        await delivery.ack_now()
         scratch = Path(await asyncio.to_thread(
             tempfile.mkdtemp, prefix=f"conveyor-{task.job_id}-{task.task_id}-",
             dir=self.settings.scratch_dir or None,
@@ -75,8 +93,48 @@ class TaskRunner:
             workspace=task.workspace, scratch=scratch, objects=self.objects,
             publisher=self.publisher, settings=self.settings, secrets=secrets,
         )
+        key = (task.job_id, task.task_id)
+        run = asyncio.create_task(TOOLS[task.tool](context, parameters))
+        self._running[key] = run
+        heartbeat = asyncio.create_task(self._heartbeat(context))
         try:
-            await TOOLS[task.tool](context, parameters)
+            await self._finish(task, context, run, secrets)
+        finally:
+            heartbeat.cancel()
+            self._running.pop(key, None)
+            self._stopped.discard(key)
+            await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+    async def _parameters(self, task: TaskDispatch, secrets: list[str]) -> BaseModel | None:
+        model = PARAMETERS.get(task.tool)
+        if model is None:
+            await self._failed(task, "UnknownTool", f"no tool named {task.tool!r}", secrets)
+            return None
+        try:
+            return model.model_validate(task.parameters)
+        except ValidationError as exc:
+            problems = "; ".join(f"{e['field']}: {e['message']}"
+                                 for e in field_errors(exc, "parameters"))
+            await self._failed(task, "InvalidParameters", problems, secrets)
+            return None
+
+    async def _finish(self, task: TaskDispatch, context: ToolContext,
+                      run: asyncio.Task[None], secrets: list[str]) -> None:
+        key = (task.job_id, task.task_id)
+        try:
+            await run
+        except asyncio.CancelledError:
+            if key in self._stopped and not _current_task_cancelling():
+                log.info("task stopped by request")
+                await self._failed(task, "Cancelled", "stopped on request", secrets)
+                return
+            # Shutdown past the grace period: hand the task back now, not after a timeout.
+            run.cancel()
+            await asyncio.shield(self._failed(
+                task, "WorkerStopped", "the worker stopped before the task ended", secrets,
+                retryable=True,
+            ))
+            raise
         except (PermanentError, TransientError) as exc:
             await context.log(f"failed: {exc}", level="error")
             await self._failed(task, type(exc).__name__, str(exc), secrets,
@@ -86,21 +144,47 @@ class TaskRunner:
             log.exception("tool crashed")
             await self._failed(task, type(exc).__name__, str(exc), secrets)
             return
-        finally:
-            await asyncio.to_thread(shutil.rmtree, scratch, True)
-        await self.publisher.publish(EVENTS_EXCHANGE, "task.succeeded", TaskSucceeded(
+        # The outcome rides out a broker outage for as long as the scheduler waits before
+        # it gives the task up as silent; past that, the sweeper retries the task.
+        await self.publisher.publish_patiently(EVENTS_EXCHANGE, "task.succeeded", TaskSucceeded(
             job_id=task.job_id, task_id=task.task_id, attempt=task.attempt,
             outputs=context.outputs, result=context.result, metrics=context.metrics,
-        ))
+        ), within=self.settings.task_silence_seconds)
         log.info("task succeeded", outputs=len(context.outputs))
+
+    async def _heartbeat(self, context: ToolContext) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            with contextlib.suppress(Exception):  # a missed beat is retried next time
+                await context.beat()
+
+    async def on_control(self, delivery: Delivery) -> None:
+        """A user stopped a job: cancel its task if it runs here."""
+        message = delivery.message
+        if not isinstance(message, CancelTask):
+            return
+        now = time.monotonic()
+        self._stopped_jobs = {job: at for job, at in self._stopped_jobs.items()
+                              if now - at < STOPPED_MEMORY}
+        self._stopped_jobs[message.job_id] = now
+        for key, run in list(self._running.items()):
+            if key[0] == message.job_id and (message.task_id in (None, key[1])):
+                self._stopped.add(key)
+                run.cancel()
 
     async def _failed(
         self, task: TaskDispatch, error_class: str, message: str, secrets: list[str],
         retryable: bool = False,
     ) -> None:
         shown = redact_text(message, secrets)[:4000]
-        await self.publisher.publish(EVENTS_EXCHANGE, "task.failed", TaskFailed(
+        await self.publisher.publish_patiently(EVENTS_EXCHANGE, "task.failed", TaskFailed(
             job_id=task.job_id, task_id=task.task_id, attempt=task.attempt,
             error=TaskError(error_class=error_class, message=shown), retryable=retryable,
-        ))
+        ), within=self.settings.task_silence_seconds)
         log.warning("task failed", error_class=error_class, error=shown)
+
+
+def _current_task_cancelling() -> bool:
+    """Whether the coroutine itself is being cancelled (shutdown), not only the tool."""
+    current: Any = asyncio.current_task()
+    return bool(current is not None and current.cancelling())

@@ -3,19 +3,20 @@ the gateway validates a job with the very models the worker parses it with."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from services.worker.context import ToolContext
-from services.worker.tools.debug import debug_log, debug_sleep
+from services.worker.tools.debug import debug_fail, debug_log, debug_sleep
 from services.worker.tools.storage import storage_get, storage_put
 
-ToolFunction = Callable[[ToolContext, Any], Awaitable[None]]
+ToolFunction = Callable[[ToolContext, Any], Coroutine[Any, Any, None]]
 
 TOOLS: dict[str, ToolFunction] = {
     "storage:get": storage_get,
     "storage:put": storage_put,
     "debug:sleep": debug_sleep,
     "debug:log": debug_log,
+    "debug:fail": debug_fail,
 }
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from services.worker.context import ToolContext, ToolError
-from shared.toolspecs import DebugLog, DebugSleep
+from shared.errors import TransientError
+from shared.toolspecs import DebugFail, DebugLog, DebugSleep
 
 
 async def debug_sleep(context: ToolContext, parameters: DebugSleep) -> None:
@@ -24,3 +25,12 @@ async def debug_log(context: ToolContext, parameters: DebugLog) -> None:
     context.result["lines"] = len(parameters.messages)
     if parameters.fail:
         raise ToolError("failed on request (fail: true)")
+
+
+async def debug_fail(context: ToolContext, parameters: DebugFail) -> None:
+    """Fail (transiently or for good), or succeed once past the first `attempts` attempts."""
+    if parameters.attempts is not None and context.attempt > parameters.attempts:
+        await context.log(f"attempt {context.attempt}: not failing any more")
+        return
+    await context.log(f"attempt {context.attempt}: {parameters.message}", level="error")
+    raise (TransientError if parameters.transient else ToolError)(parameters.message)
