@@ -47,7 +47,10 @@ def redact_url(url: str) -> str:
 async def open_amqp(settings: Settings, name: str) -> AsyncIterator[AbstractRobustConnection]:
     try:
         connection = await aio_pika.connect_robust(
-            settings.amqp_url, timeout=10, client_properties={"connection_name": name}
+            settings.amqp_url, timeout=10, client_properties={"connection_name": name},
+            # The broker closes a connection silent for two heartbeats, handing back what a
+            # frozen process held; aio-pika's default (60 s) would make that slow.
+            heartbeat=settings.amqp_heartbeat,
         )
     except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
         reason = str(exc) or type(exc).__name__

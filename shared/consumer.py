@@ -83,7 +83,11 @@ def _reason_text(exc: BaseException) -> str:
 
 
 class Consumer:
-    """Runs `handler` for each message of one queue, each in a task this consumer owns."""
+    """Runs `handler` for each message of one queue, each in a task this consumer owns.
+
+    With a `limit`, at most that many handlers run at once even when they ack early: at the
+    limit the consumer stops consuming (before the handler can ack and free a prefetch slot),
+    and consumes again when a handler ends."""
 
     def __init__(
         self,
@@ -92,15 +96,19 @@ class Consumer:
         queue: str,
         handler: Handler,
         policy: RetryPolicy,
+        limit: int | None = None,
     ) -> None:
         self.channel = channel
         self.publisher = publisher
         self.queue = queue  # unprefixed
         self.handler = handler
         self.policy = policy
+        self.limit = limit
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._resuming: asyncio.Task[None] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -111,17 +119,44 @@ class Consumer:
         self._queue = await self.channel.get_queue(name, ensure=True)
         self._tag = await self._queue.consume(self._on_message)
 
+    def _full(self) -> bool:
+        return self.limit is not None and len(self._tasks) >= self.limit
+
     async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
+        if self._stopping or self._full():
+            await incoming.nack(requeue=True)  # arrived as consuming stopped: hand it back
+            return
         task = asyncio.create_task(self._handle(incoming))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+        if self._full():
+            await self._pause()
+
+    async def _pause(self) -> None:
+        if self._queue is not None and self._tag is not None:
+            tag, self._tag = self._tag, None
+            await self._queue.cancel(tag)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if (self.limit is not None and self._tag is None and not self._stopping
+                and self._resuming is None):
+            self._resuming = asyncio.create_task(self._resume())
+
+    async def _resume(self) -> None:
+        try:
+            if self._queue is not None and self._tag is None and not self._stopping:
+                self._tag = await self._queue.consume(self._on_message)
+        finally:
+            self._resuming = None
 
     async def stop(self, grace: float) -> None:
         """Stop taking deliveries, let running handlers finish within `grace` seconds, then
         cancel the rest so that their messages go back to the queue at once."""
-        if self._queue is not None and self._tag is not None:
-            await self._queue.cancel(self._tag)
-            self._tag = None
+        self._stopping = True
+        if self._resuming is not None:
+            await asyncio.gather(self._resuming, return_exceptions=True)
+        await self._pause()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:

@@ -59,8 +59,8 @@ class Broker:
     topology: Topology
     policy: RetryPolicy
 
-    def consumer(self, queue: str, handler: Handler) -> Consumer:
-        return Consumer(self.channel, self.publisher, queue, handler, self.policy)
+    def consumer(self, queue: str, handler: Handler, limit: int | None = None) -> Consumer:
+        return Consumer(self.channel, self.publisher, queue, handler, self.policy, limit)
 
     def batch_consumer(
         self, queue: str, handler: BatchHandler, *, max_batch: int, max_wait: float,

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
 
     # Servers
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_heartbeat: int = Field(default=10, ge=1, le=600)
     amqp_prefix: str = Field(
         default="", description="Prepended to every exchange and queue name (isolation)."
     )

@@ -76,6 +76,7 @@ class LocalServers:
     """The servers started here; `stop()` ends every one of them."""
 
     children: list[ChildProcess] = field(default_factory=list)
+    rabbitmq_env: dict[str, str] = field(default_factory=dict)
 
     async def stop(self) -> None:
         for child in reversed(self.children):
@@ -119,8 +120,11 @@ class LocalServers:
         await wait_until("moto_server", child, answers, 30)
         return endpoint
 
-    async def start_rabbitmq(self, data_dir: Path) -> str:
-        """A private RabbitMQ node with its own data directory, ports and cookie."""
+    async def start_rabbitmq(
+        self, data_dir: Path, advanced: str = "[]."
+    ) -> str:
+        """A private RabbitMQ node with its own data directory, ports and cookie;
+        `advanced` is its advanced.config (Erlang terms), e.g. a consumer timeout."""
         script = next(
             (d / "rabbitmq-server" for d in RABBITMQ_SCRIPT_DIRS
              if (d / "rabbitmq-server").exists()),
@@ -135,6 +139,7 @@ class LocalServers:
         (base / "rabbitmq.conf").write_text(
             f"listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"
         )
+        (base / "advanced.config").write_text(advanced + "\n")
         env = {
             **os.environ,
             "HOME": str(base),
@@ -146,6 +151,7 @@ class LocalServers:
             "RABBITMQ_LOG_BASE": str(base / "log"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
             "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced.config"),
             "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
         }
         child = await ChildProcess.start(
@@ -154,4 +160,19 @@ class LocalServers:
         )
         self.children.append(child)
         await wait_until("rabbitmq-server", child, lambda: port_answers("127.0.0.1", port), 90)
+        self.rabbitmq_env = env
         return f"amqp://guest:guest@127.0.0.1:{port}/"
+
+    async def rabbitmqctl(self, *args: str) -> str:
+        """Run `rabbitmqctl` against the private node this started."""
+        script = next(d / "rabbitmqctl" for d in RABBITMQ_SCRIPT_DIRS
+                      if (d / "rabbitmqctl").exists())
+        env = self.rabbitmq_env
+        process = await asyncio.create_subprocess_exec(
+            str(script), "-n", env["RABBITMQ_NODENAME"], *args, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await process.communicate()
+        if process.returncode != 0:
+            raise DependencyError(f"rabbitmqctl {' '.join(args)} failed: {output.decode()}")
+        return output.decode()

@@ -33,7 +33,10 @@ async def serve(
                             worker_identity())
         return [
             ControlListener(broker.channel, broker.topology, runner.on_control),
-            broker.consumer(tasks_queue(region), runner.on_task),
+            # Tasks ack when they start, so the prefetch alone would not bound how many
+            # run at once: the consumer pauses at the limit instead.
+            broker.consumer(tasks_queue(region), runner.on_task,
+                            limit=settings.worker_concurrency),
         ]
 
     # Prefetch equals concurrency: a worker holds only tasks it is running, so a slow worker
