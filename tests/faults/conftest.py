@@ -3,6 +3,7 @@ stopped and started again, a consumer timeout shorter than the task."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,7 +42,9 @@ def private_url(servers: LocalServers) -> str:
 
 def env_for(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
-    env.update(line.split("=", 1) for line in to_env_lines(settings))  # type: ignore[arg-type]
+    for line in to_env_lines(settings):
+        name, _, value = line.partition("=")
+        env[name] = value
     env["CONVEYOR_LOG_FORMAT"] = "json"
     return env
 
@@ -63,8 +66,6 @@ async def slow_server() -> AsyncIterator[str]:
     app = web.Application()
 
     async def slow(request: web.Request) -> web.StreamResponse:
-        import asyncio
-
         response = web.StreamResponse()
         await response.prepare(request)
         for index in range(10):
