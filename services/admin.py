@@ -8,6 +8,7 @@ import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from shared.accounts import (
     create_key,
@@ -124,12 +125,13 @@ async def execute(settings: Settings, args: argparse.Namespace) -> list[str]:
         return await list_lines(store, args.what)
 
 
-def main(settings: Settings, args: argparse.Namespace) -> int:
+def main(settings: Settings, args: argparse.Namespace,
+         out: TextIO | None = None, err: TextIO | None = None) -> int:
     try:
         lines = asyncio.run(execute(settings, args))
     except ConveyorError as exc:
-        print(f"conveyor admin: {exc}", file=sys.stderr)
+        print(f"conveyor admin: {exc}", file=err or sys.stderr)
         return 1
     for line in lines:
-        print(line)
+        print(line, file=out or sys.stdout)
     return 0

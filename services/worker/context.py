@@ -3,6 +3,7 @@ reach the log service, a progress reporter, and a place for outputs, result and 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from shared.broker import Publisher
+from shared.broker import CONNECTION_ERRORS, Publisher
 from shared.errors import PermanentError
 from shared.jobs import redact_text
 from shared.messages import LogEntry, TaskOutput, TaskProgress
@@ -20,6 +21,7 @@ from shared.topology import EVENTS_EXCHANGE, LOGS_EXCHANGE
 
 # Progress events are coalesced: at most one a second per task, and always the last one.
 PROGRESS_INTERVAL = 1.0
+MAX_UNSENT_LINES = 1000
 
 
 class ToolError(PermanentError):
@@ -43,6 +45,7 @@ class ToolContext:
     metrics: dict[str, float] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
     _last_progress: float = 0.0
+    _unsent: list[LogEntry] = field(default_factory=list)
     percent: float = 0.0
 
     def _ref(self) -> dict[str, Any]:
@@ -54,10 +57,18 @@ class ToolContext:
     async def log(
         self, message: str, level: Literal["debug", "info", "warning", "error"] = "info"
     ) -> None:
-        """One line of the task's log, with any credential of the task masked."""
+        """One line of the task's log, with any credential of the task masked. While the
+        broker is unreachable lines wait here (up to a bound) and go out with the next one."""
         entry = LogEntry(**self._ref(), seq=next(self._seq), timestamp=datetime.now(UTC),
                          level=level, message=self.redact(message)[:65536])
-        await self.publisher.publish(LOGS_EXCHANGE, f"log.{self.region}", entry)
+        self._unsent.append(entry)
+        try:
+            while self._unsent:
+                await self.publisher.publish(LOGS_EXCHANGE, f"log.{self.region}",
+                                             self._unsent[0])
+                self._unsent.pop(0)
+        except CONNECTION_ERRORS:
+            del self._unsent[:-MAX_UNSENT_LINES]
 
     async def progress(self, percent: float, *, force: bool = False) -> None:
         self.percent = max(0.0, min(100.0, percent))
@@ -67,11 +78,13 @@ class ToolContext:
         await self.beat()
 
     async def beat(self) -> None:
-        """Report the current progress now: also the heartbeat that says the task lives."""
+        """Report the current progress now: also the heartbeat that says the task lives. A
+        beat lost to a broker outage is not retried: the next one says the same."""
         self._last_progress = time.monotonic()
-        await self.publisher.publish(EVENTS_EXCHANGE, "task.progress", TaskProgress(
-            **self._ref(), progress=self.percent,
-        ))
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await self.publisher.publish(EVENTS_EXCHANGE, "task.progress", TaskProgress(
+                **self._ref(), progress=self.percent,
+            ))
 
     def add_output(self, key: str, size: int, bucket: str | None = None) -> None:
         self.outputs.append(TaskOutput(path=key, size=size, bucket=bucket))

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.worker.context import ToolContext
 from services.worker.tools import TOOLS
-from shared.broker import Publisher
+from shared.broker import CONNECTION_ERRORS, Publisher
 from shared.consumer import Delivery
 from shared.errors import PermanentError, TransientError
 from shared.jobs import redact_text, secret_values
@@ -46,6 +46,10 @@ from shared.topology import EVENTS_EXCHANGE
 log = structlog.get_logger(__name__)
 TaskKey = tuple[str, int]
 STOPPED_MEMORY = 600.0
+# How a tool fails on purpose; a lost broker connection counts as passing trouble too.
+TOOL_FAILURES: tuple[type[BaseException], ...] = (
+    PermanentError, TransientError, *CONNECTION_ERRORS,
+)
 
 
 def worker_identity() -> str:
@@ -135,10 +139,10 @@ class TaskRunner:
                 retryable=True,
             ))
             raise
-        except (PermanentError, TransientError) as exc:
+        except TOOL_FAILURES as exc:
             await context.log(f"failed: {exc}", level="error")
             await self._failed(task, type(exc).__name__, str(exc), secrets,
-                               retryable=isinstance(exc, TransientError))
+                               retryable=not isinstance(exc, PermanentError))
             return
         except Exception as exc:
             log.exception("tool crashed")

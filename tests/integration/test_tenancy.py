@@ -4,7 +4,6 @@ job route between organizations."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import subprocess
 import sys
@@ -29,11 +28,7 @@ async def admin(settings: Settings, *argv: str) -> tuple[int, list[str], str]:
     args = build_parser().parse_args(["admin", *argv])
     out, err = io.StringIO(), io.StringIO()
 
-    def call() -> int:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            return admin_main(settings, args)
-
-    code = await asyncio.to_thread(call)
+    code = await asyncio.to_thread(admin_main, settings, args, out, err)
     return code, out.getvalue().splitlines(), err.getvalue()
 
 
