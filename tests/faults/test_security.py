@@ -1,0 +1,86 @@
+"""No way in for anyone who does not belong: every route with another organization's key,
+oversized requests, and credentials that never come back out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.dev.servers import free_port
+from services.gateway.app import create_app
+from services.gateway.routes import ROUTES
+from tests.conftest import SettingsFactory
+from tests.platform import Client, backend, make_account, submit, wait_job
+
+
+async def test_every_route_with_another_organizations_key(
+    settings_factory: SettingsFactory, aiohttp_client: Any
+) -> None:
+    settings = settings_factory(logger_port=free_port())
+    client: Client = await aiohttp_client(create_app(settings))
+    owner = await make_account(settings, "acme", "alice")
+    stranger = await make_account(settings, "globex", "bob")
+    async with backend(settings):
+        job = await submit(client, owner, {"tags": ["acme-only"], "tasks": [
+            {"tool": "debug:log", "parameters": {"messages": ["acme's secret plans"]}}]})
+        await wait_job(client, owner, job["id"])
+        bundle = await client.post("/job_bundle/", json={"name": "acme-bundle"},
+                                   headers=owner.headers)
+        assert bundle.status == 201
+        walked: list[tuple[str, str, int]] = []
+        for route in ROUTES:
+            path = route.path.format(job_id=job["id"], task_id=1)
+            body: dict[str, Any] | None = None
+            if route.method == "POST":
+                body = ({"name": f"globex-{len(walked)}"} if "job_bundle" in path
+                        else {"tasks": [{"tool": "debug:sleep"}]})
+            response = await client.request(route.method, path, headers=stranger.headers,
+                                            json=body)
+            text = await response.text()
+            walked.append((route.method, route.path, response.status))
+            assert "acme" not in text, (route.path, text)
+            if "{job_id}" in route.path:
+                assert response.status == 404, (route.path, response.status, text)
+            else:  # listings and creations: answered, but with nothing of acme's
+                assert response.status in {200, 201}, (route.path, response.status, text)
+                assert job["id"] not in text, (route.path, text)
+    assert len(walked) == len(ROUTES)
+
+
+async def test_oversized_headers_and_bodies_are_refused_cleanly(
+    settings_factory: SettingsFactory, aiohttp_client: Any
+) -> None:
+    settings = settings_factory(max_body_bytes=2048)
+    client: Client = await aiohttp_client(create_app(settings))
+    account = await make_account(settings)
+    huge_header = await client.get("/api/jobs/", headers={**account.headers,
+                                                          "X-Padding": "x" * 20_000})
+    assert 400 <= huge_header.status < 500
+    assert "Traceback" not in await huge_header.text()
+    huge_body = await client.post("/api/jobs/", data=b"{" + b" " * 10_000 + b"}",
+                                  headers={**account.headers, "Content-Type": "application/json"})
+    assert huge_body.status == 413
+
+
+async def test_credentials_never_come_back_in_answers_errors_or_logs(
+    settings_factory: SettingsFactory, aiohttp_client: Any
+) -> None:
+    settings = settings_factory(logger_port=free_port())
+    client: Client = await aiohttp_client(create_app(settings))
+    account = await make_account(settings)
+    password, token = "hunter2-never-shown", "tok-never-shown"
+    async with backend(settings):
+        job = await submit(client, account, {"tasks": [{"tool": "storage:get", "parameters": {
+            "source": f"http://alice:{password}@127.0.0.1:9/file.bin",
+            "credentials": {"token": token}}}]})
+        done = await wait_job(client, account, job["id"])
+        task_log = await client.get(f"/api/jobs/{job['id']}/tasks/1/logs/",
+                                    headers=account.headers)
+        job_log = await client.get(f"/api/job/{job['id']}/log", headers=account.headers)
+        texts = [str(job), str(done), await task_log.text(), await job_log.text()]
+    assert done["status_text"] == "Failed"
+    assert done["tasks"][0]["error"]["class"] == "BlockedDestinationError"
+    assert task_log.status == 200
+    for text in texts:
+        assert password not in text
+        assert token not in text
+    assert "alice:***@127.0.0.1" in str(done["tasks"][0]["parameters"])
