@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     )
     scratch_dir: str = Field(default="", description="local scratch space; default: system temp")
     heartbeat_seconds: float = Field(default=5.0, gt=0, le=600)
+    archive_max_bytes: int = Field(default=20 * 1024**3, ge=1024)
+    archive_max_entries: int = Field(default=100_000, ge=1)
     task_silence_seconds: float = Field(
         default=60.0, gt=0, le=86400,
         description="a running task not heard of for this long is retried elsewhere",

@@ -3,9 +3,18 @@ job against these before anything runs; the worker parses them again to run the 
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic import model_validator as _model_validator
 
 from shared.consumer import RetryPolicy
@@ -140,12 +149,109 @@ class DebugFail(Params):
     )
 
 
+_BITRATE = re.compile(r"^[1-9][0-9]*[kKmM]?$")
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+           "slower", "veryslow")
+
+
+WorkspacePath = Annotated[str, AfterValidator(check_workspace_path)]
+WorkspaceFolder = Annotated[str, AfterValidator(lambda v: check_workspace_path(v.rstrip("/")))]
+
+
+class MediaProbe(Params):
+    source: WorkspacePath = Field(description="workspace path of a media file")
+
+
+class Rendition(Params):
+    height: int = Field(ge=16, le=4320, description="pixels; the width keeps the aspect ratio")
+    codec: Literal["h264", "hevc"] = "h264"
+    video_bitrate: str | None = Field(default=None, description="e.g. 2500k or 3M")
+    crf: int | None = Field(default=None, ge=0, le=51)
+    preset: Literal[PRESETS] = "veryfast"  # type: ignore[valid-type]
+    audio_bitrate: str = "128k"
+
+    @field_validator("video_bitrate", "audio_bitrate")
+    @classmethod
+    def _bitrate(cls, value: str | None) -> str | None:
+        if value is not None and not _BITRATE.match(value):
+            raise ValueError("must be a number of bits per second, e.g. 2500k or 3M")
+        return value
+
+    @_model_validator(mode="after")
+    def _one_rate(self) -> Rendition:
+        if self.height % 2:
+            raise ValueError("height must be even (h264 and hevc need even dimensions)")
+        if self.video_bitrate is not None and self.crf is not None:
+            raise ValueError("give video_bitrate or crf, not both")
+        return self
+
+
+class MediaTranscode(Params):
+    source: WorkspacePath
+    renditions: list[Rendition] = Field(min_length=1, max_length=10)
+
+    @field_validator("renditions")
+    @classmethod
+    def _distinct(cls, value: list[Rendition]) -> list[Rendition]:
+        heights = [r.height for r in value]
+        if len(set(heights)) != len(heights):
+            raise ValueError("each rendition needs its own height (outputs are named by it)")
+        return value
+
+
+class MediaPackage(Params):
+    sources: list[WorkspacePath] = Field(min_length=1, max_length=10)
+    format: Literal["hls", "dash"]
+    destination: WorkspaceFolder = Field(description="workspace folder for the package")
+    segment_seconds: float = Field(default=4.0, ge=1, le=60)
+
+
+class MediaThumbnail(Params):
+    source: WorkspacePath
+    at_seconds: float | None = Field(default=None, ge=0)
+    every_seconds: float | None = Field(default=None, gt=0)
+    width: int | None = Field(default=None, ge=16, le=7680)
+    format: Literal["jpg", "png"] = "jpg"
+
+    @_model_validator(mode="after")
+    def _one_timing(self) -> MediaThumbnail:
+        if self.at_seconds is not None and self.every_seconds is not None:
+            raise ValueError("give at_seconds or every_seconds, not both")
+        return self
+
+
+class FileChecksum(Params):
+    source: WorkspacePath
+    algorithm: Literal["md5", "sha1", "sha256"] = "sha256"
+
+
+class ArchiveExtract(Params):
+    source: WorkspacePath
+    destination: WorkspaceFolder = Field(description="workspace folder to extract into")
+    extensions: list[str] | None = Field(
+        default=None, max_length=100, description="only files ending so, e.g. [\".mp4\"]"
+    )
+
+    @field_validator("extensions")
+    @classmethod
+    def _extensions(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        return [v if v.startswith(".") else f".{v}" for v in (e.lower() for e in value)]
+
+
 PARAMETERS: dict[str, type[Params]] = {
     "storage:get": StorageGet,
     "storage:put": StoragePut,
     "debug:sleep": DebugSleep,
     "debug:log": DebugLog,
     "debug:fail": DebugFail,
+    "media:probe": MediaProbe,
+    "media:transcode": MediaTranscode,
+    "media:package": MediaPackage,
+    "media:thumbnail": MediaThumbnail,
+    "file:checksum": FileChecksum,
+    "archive:extract": ArchiveExtract,
 }
 
 # How often a task is tried when it fails transiently (or its worker is lost), and how long

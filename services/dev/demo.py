@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from services.client import FINAL, Api, Progress, wait_for
+from shared.media import run_ffmpeg
 from shared.objects import ObjectStore
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fetch-and-store.json"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLE = EXAMPLES / "hls.json"
 SAMPLE_KEY = "samples/hello.txt"
 SAMPLE = b"Hello from Conveyor.\n"
+VIDEO_KEY = "samples/sample.mp4"
+VIDEO_SECONDS = 6
 # Examples name the default bucket; an instance with another bucket runs them against its own.
 EXAMPLE_BUCKET = "conveyor"
 
@@ -27,7 +32,16 @@ def for_bucket(job: Any, bucket: str) -> Any:
 
 
 async def upload_sample(objects: ObjectStore) -> None:
+    """The demo's inputs: a text file, and a short test video made with ffmpeg."""
     await objects.upload_bytes(SAMPLE_KEY, SAMPLE, "text/plain")
+    with tempfile.TemporaryDirectory(prefix="conveyor-demo-") as folder:
+        video = Path(folder) / "sample.mp4"
+        await run_ffmpeg([
+            "-f", "lavfi", "-i", f"testsrc=duration={VIDEO_SECONDS}:size=320x240:rate=25",
+            "-f", "lavfi", "-i", f"sine=frequency=440:duration={VIDEO_SECONDS}",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+            "-shortest", str(video)])
+        await objects.upload_file(VIDEO_KEY, video, "video/mp4")
 
 
 async def run_demo(base_url: str, key: str, bucket: str) -> str:

@@ -71,6 +71,12 @@ BUNDLE = {"type": "object", "properties": {
     "organization_id": {"type": "string"}, "created": {"type": "string"}}}
 NEW_BUNDLE = {"type": "object", "required": ["name"], "properties": {
     "name": {"type": "string"}, "organization_name": {"type": "string"}}}
+JOB_METRICS = {"type": "object", "properties": {
+    "id": {"type": "string"},
+    "cus": {"type": "number", "description": "CPU minutes of the tools' subprocesses"},
+    "video_minutes_in": {"type": "number"}, "video_minutes_out": {"type": "number"},
+    "gb_in": {"type": "number", "description": "10^9 bytes fetched"},
+    "gb_out": {"type": "number", "description": "10^9 bytes stored"}}}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -123,7 +129,7 @@ def openapi_document(routes: list[Route], server_url: str) -> dict[str, Any]:
                                            "description": "api-key KEY"}},
             "schemas": {"JobSpec": job_spec, **definitions, "Job": JOB, "JobPage": JOB_PAGE,
                         "TaskLogs": TASK_LOGS, "JobLog": JOB_LOG,
-                        "Bundle": BUNDLE, "NewBundle": NEW_BUNDLE,
+                        "Bundle": BUNDLE, "NewBundle": NEW_BUNDLE, "JobMetrics": JOB_METRICS,
                         "BundleList": {"type": "array", "items": BUNDLE},
                         "Error": ERROR,
                         **{f"{name.replace(':', '.')}.parameters": schema

@@ -13,6 +13,7 @@ from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from services.gateway.submission import build_job, parse_spec, read_json
 from shared.api import ApiError, bad_request, not_found
 from shared.auth import PRINCIPAL, Principal
+from shared.jobmetrics import job_metrics
 from shared.jobs import (
     FINAL,
     Status,
@@ -230,3 +231,13 @@ async def stop_job(request: web.Request) -> web.Response:
     log.info("job stopped", job_id=job["_id"])
     stopped = await store.jobs.find_one({"_id": job["_id"]})
     return web.json_response(await job_json(request, stopped or job))
+
+
+async def job_metrics_view(request: web.Request) -> web.Response:
+    """The seed's metrics of a job, once it Completed or Failed (409 before)."""
+    job = await visible_job(request)
+    status = Status(job["status"])
+    if status not in {Status.COMPLETED, Status.FAILED}:
+        raise ApiError(409, f"metrics are ready once the job Completed or Failed; it is "
+                            f"{status.text}")
+    return web.json_response(job_metrics(job))

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import mimetypes
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+from minio.error import S3Error
 
 from shared.broker import CONNECTION_ERRORS, Publisher
 from shared.errors import PermanentError
@@ -22,6 +25,10 @@ from shared.topology import EVENTS_EXCHANGE, LOGS_EXCHANGE
 # Progress events are coalesced: at most one a second per task, and always the last one.
 PROGRESS_INTERVAL = 1.0
 MAX_UNSENT_LINES = 1000
+
+
+def guess_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 class ToolError(PermanentError):
@@ -91,3 +98,27 @@ class ToolContext:
 
     def count(self, metric: str, amount: float) -> None:
         self.metrics[metric] = self.metrics.get(metric, 0.0) + amount
+
+    def media(self, direction: str, key: str, seconds: float) -> None:
+        """Seconds of media read (`in`) or written (`out`), per object: the job's metrics
+        count each object once, however many tasks read it."""
+        self.metrics[f"media_{direction}:{key}"] = seconds
+
+    async def fetch(self, path: str) -> Path:
+        """A workspace file in the scratch directory (paths are relative to the workspace)."""
+        local = self.scratch / "in" / path
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            await self.objects.download_file(self.workspace + path, local)
+        except S3Error as exc:
+            if exc.code == "NoSuchKey":
+                raise ToolError(f"no file {path!r} in the job workspace") from None
+            raise
+        return local
+
+    async def store(self, local: Path, path: str, content_type: str | None = None) -> int:
+        """Put a scratch file into the workspace as `path`; it becomes an output."""
+        size = await self.objects.upload_file(
+            self.workspace + path, local, content_type or guess_type(local))
+        self.add_output(self.workspace + path, size)
+        return size

@@ -8,6 +8,13 @@ from typing import Any
 
 from services.worker.context import ToolContext
 from services.worker.tools.debug import debug_fail, debug_log, debug_sleep
+from services.worker.tools.files import archive_extract, file_checksum
+from services.worker.tools.media import (
+    media_package,
+    media_probe,
+    media_thumbnail,
+    media_transcode,
+)
 from services.worker.tools.storage import storage_get, storage_put
 
 ToolFunction = Callable[[ToolContext, Any], Coroutine[Any, Any, None]]
@@ -18,5 +25,11 @@ TOOLS: dict[str, ToolFunction] = {
     "debug:sleep": debug_sleep,
     "debug:log": debug_log,
     "debug:fail": debug_fail,
+    "media:probe": media_probe,
+    "media:transcode": media_transcode,
+    "media:package": media_package,
+    "media:thumbnail": media_thumbnail,
+    "file:checksum": file_checksum,
+    "archive:extract": archive_extract,
 }
 
