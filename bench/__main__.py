@@ -8,12 +8,17 @@ import asyncio
 import json
 import os
 import platform
+import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import logs, publish
+from bench import dispatch, gateway, logs, publish, transfer
 from bench.common import bench_settings
 from shared.logging import configure_logging
+from shared.settings import Settings
+
+MB = 1024 * 1024
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -23,9 +28,29 @@ def machine() -> str:
 
 
 async def run(quick: bool) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
     async with bench_settings() as settings:
-        results = await publish.run(settings, 3000 if quick else 20000)
-        results += await logs.run(settings, 20000 if quick else 60000)
+        def fresh() -> Settings:  # each benchmark on queues and a database of its own
+            tag = uuid.uuid4().hex[:8]
+            return settings.model_copy(update={"amqp_prefix": f"bench-{tag}.",
+                                               "mongo_db": f"bench_{tag}"})
+
+        steps: list[tuple[str, Callable[[], Awaitable[list[dict[str, Any]]]]]] = [
+            ("publish", lambda: publish.run(fresh(), 3000 if quick else 20000)),
+            ("dispatch", lambda: dispatch.run(fresh(), 500 if quick else 3000,
+                                              rate=10 if quick else 20,
+                                              seconds=5 if quick else 15)),
+            ("gateway", lambda: gateway.run(fresh(), 300 if quick else 3000)),
+            ("logs", lambda: logs.run(fresh(), 10000 if quick else 60000)),
+            ("storage", lambda: transfer.storage(fresh(), (128 if quick else 1024) * MB)),
+            ("transcode", lambda: transfer.transcode(fresh(), 3 if quick else 10)),
+        ]
+        for name, step in steps:
+            print(f"bench: {name}...", flush=True)
+            try:
+                results += await step()
+            except Exception as exc:  # report and go on: a bench reports, it does not fail
+                print(f"bench: {name} failed: {type(exc).__name__}: {exc}", flush=True)
     return results
 
 

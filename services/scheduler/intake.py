@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 from services.scheduler.machine import Machine
 from shared.consumer import Delivery
 from shared.errors import PermanentError
-from shared.jobs import new_job_document
+from shared.jobs import new_job_document, ordered_tasks
 from shared.messages import (
     JobControl,
     JobSubmitted,
@@ -44,7 +44,10 @@ class Intake:
         if isinstance(message, JobSubmitted):
             job = await self.store.jobs.find_one({"_id": message.job_id})
             if job is None:
-                job = await self.create_job(message)
+                job, created = await self.create_job(message)
+                if created:  # stored with its first task marked dispatched: send it
+                    await self.machine.send(job, ordered_tasks(job)[0]["id"])
+                    return
             await self.machine.advance(job, interrupted(delivery))
         elif isinstance(message, JobControl):
             job = await self.store.jobs.find_one({"_id": message.job_id})
@@ -57,7 +60,7 @@ class Intake:
         else:
             raise PermanentError(f"{message.type} does not belong on the jobs queue")
 
-    async def create_job(self, message: JobSubmitted) -> Document:
+    async def create_job(self, message: JobSubmitted) -> tuple[Document, bool]:
         """A job published straight onto RabbitMQ: validated with the gateway's code, then
         stored. Invalid ones are dead-lettered with the reason."""
         spec = message.spec
@@ -85,13 +88,16 @@ class Intake:
             job_bundle_id=None, job_bundle=None, now=datetime.now(UTC),
         )
         document["created"] = message.created_at
+        # Created with its first task claimed for dispatch: one write instead of two. If the
+        # publish after it is lost, the redelivered message re-sends it (plan: RESEND).
+        ordered_tasks(document)[0].update(dispatched=1, attempt=1)
         try:
             await self.store.jobs.insert_one(document)
         except DuplicateKeyError:
             existing = await self.store.jobs.find_one({"_id": message.job_id})
-            return existing or document
+            return (existing or document), False
         log.info("job created from a produced message", tasks=len(spec.tasks))
-        return document
+        return document, True
 
     async def on_event(self, delivery: Delivery) -> None:
         event = delivery.message

@@ -157,19 +157,38 @@ class Machine:
 
     async def on_succeeded(self, event: TaskSucceeded, interrupted: bool) -> None:
         task_id = event.task_id
+        job = await self._find(event.job_id, task_id)
+        if job is None:
+            return
+        changes: Document = {
+            task_path(task_id, "status"): int(Status.COMPLETED),
+            task_path(task_id, "progress"): 100.0,
+            task_path(task_id, "outputs"): [o.model_dump() for o in event.outputs],
+            task_path(task_id, "result"): event.result,
+            task_path(task_id, "metrics"): event.metrics,
+            task_path(task_id, "error"): None,
+        }
+        stamps: tuple[str, ...] = (task_path(task_id, "finished"),)
+        # The last task's success completes the job in the same write: one conditional
+        # update instead of two (the others are Completed, a state nothing leaves while the
+        # job is active).
+        last = all(Status(t["status"]) is Status.COMPLETED
+                   for t in ordered_tasks(job) if t["id"] != task_id)
+        if last:
+            changes["status"] = int(Status.COMPLETED)
+            stamps += ("finished",)
         updated = await self._cas(
-            self._attempt_condition(event.job_id, task_id, event.attempt),
-            {task_path(task_id, "status"): int(Status.COMPLETED),
-             task_path(task_id, "progress"): 100.0,
-             task_path(task_id, "outputs"): [o.model_dump() for o in event.outputs],
-             task_path(task_id, "result"): event.result,
-             task_path(task_id, "metrics"): event.metrics,
-             task_path(task_id, "error"): None},
-            stamp=(task_path(task_id, "finished"),),
+            self._attempt_condition(event.job_id, task_id, event.attempt), changes, stamps
         )
-        job = updated or await self._find(event.job_id, task_id)
-        if job is not None:
-            await self.advance(job, interrupted)
+        if updated is not None and last:
+            log.info("job finished", status=Status.COMPLETED.text)
+            await self.on_final(updated)
+            return
+        await self.advance(updated or job, interrupted)
+
+    async def send(self, job: Document, task_id: int) -> None:
+        """Publish the dispatch of a task already marked dispatched in `job`."""
+        await self._dispatch(job, task_id, resend=True)
 
     async def on_failed(self, event: TaskFailed, interrupted: bool) -> None:
         task_id = event.task_id
