@@ -16,6 +16,9 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from shared.errors import ConveyorError
+from shared.jobspec import read_job_file
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 POLL_SECONDS = 0.5
 # The log routes allow 20 calls a minute per key: following a log polls every 3.5 s.
@@ -107,15 +110,9 @@ def describe_error(status: int, text: str) -> str:
 
 def read_job(path: Path) -> Any:
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ClientError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ClientError(f"{path}: {exc.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ClientError(f"{path}: not valid JSON: {exc}") from None
+        return read_job_file(path)
+    except ConveyorError as exc:
+        raise ClientError(str(exc)) from None
 
 
 def bar(progress: float) -> str:

@@ -5,29 +5,18 @@ validates it again and creates the job document."""
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 
 from shared.broker import Publisher, open_amqp
 from shared.errors import ConveyorError
 from shared.jobs import new_job_id
+from shared.jobspec import read_job_file
 from shared.messages import JobSubmitted
 from shared.runtime import topology_for
 from shared.settings import Settings
 from shared.topology import JOBS_EXCHANGE
 from shared.validation import InvalidJob, validate_job
-
-
-def read_job_file(path: Path) -> object:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConveyorError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConveyorError(f"{path} is not valid JSON: {exc}") from None
 
 
 async def publish_job(settings: Settings, message: JobSubmitted) -> None:

@@ -42,6 +42,16 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, f"{what} not found")
 
 
+def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high], or a 400 naming it."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise bad_request([{"field": name, "message": f"must be a whole number {low}-{high}"}])
+    return int(raw)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Domain errors become JSON bodies (aiohttp's own HTTP errors too); unexpected ones are

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.errors import ConveyorError
 
 _TOOL = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
 MAX_TASKS = 100
@@ -80,3 +84,17 @@ class JobSpec(BaseModel):
             if not tag.strip() or len(tag) > 100:
                 raise ValueError("each tag must be 1-100 characters and not blank")
         return value
+
+
+def read_job_file(path: Path) -> Any:
+    """The JSON in a job file, or `ConveyorError` saying in one line what is wrong."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConveyorError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConveyorError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConveyorError(f"{path}: not valid JSON: {exc}") from None

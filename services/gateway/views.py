@@ -11,7 +11,7 @@ from pymongo import DESCENDING
 from services.gateway import idempotency, outbox
 from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from services.gateway.submission import build_job, parse_spec, read_json
-from shared.api import ApiError, bad_request, not_found
+from shared.api import ApiError, bad_request, int_query, not_found
 from shared.auth import PRINCIPAL, Principal
 from shared.jobmetrics import job_metrics
 from shared.jobs import (
@@ -104,15 +104,6 @@ async def get_job(request: web.Request) -> web.Response:
     return web.json_response(await job_json(request, await visible_job(request)))
 
 
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise bad_request([{"field": name, "message": f"must be a whole number {low}-{high}"}])
-    return int(raw)
-
-
 def list_filter(request: web.Request, principal: Principal) -> Document:
     query: Document = {"organization_id": {"$in": principal.organization_ids}}
     if "status" in request.query:
@@ -131,8 +122,8 @@ def list_filter(request: web.Request, principal: Principal) -> Document:
 
 async def list_jobs(request: web.Request) -> web.Response:
     """The caller's jobs, newest first: `{"count", "next", "previous", "results"}`."""
-    page = _int_param(request, "page", 1, 1, 1_000_000)
-    size = _int_param(request, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    page = int_query(request, "page", 1, 1, 1_000_000)
+    size = int_query(request, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     query = list_filter(request, request[PRINCIPAL])
     jobs = request.app[STORE].jobs
     count = await jobs.count_documents(query)

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from pymongo import ASCENDING, DESCENDING
 
-from shared.api import STORE, ApiError, bad_request, not_found
+from shared.api import STORE, ApiError, bad_request, int_query, not_found
 from shared.auth import PRINCIPAL
 from shared.jobs import task_key
 from shared.ratelimit import RateLimiter
@@ -51,15 +51,6 @@ async def visible_job(request: web.Request) -> Document:
     if job is None:
         raise not_found(f"job {request.match_info['job_id']!r}")
     return job
-
-
-def int_parameter(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise bad_request([{"field": name, "message": f"must be a whole number {low}-{high}"}])
-    return int(raw)
 
 
 def encode_cursor(position: int) -> str:
@@ -109,7 +100,7 @@ async def task_logs(request: web.Request) -> web.Response:
     raw_task = request.match_info["task_id"]
     if not raw_task.isdigit() or task_key(int(raw_task)) not in job["tasks"]:
         raise not_found(f"task {raw_task!r} of job {job['_id']!r}")
-    limit = int_parameter(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    limit = int_query(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     query: dict[str, Any] = {"job_id": job["_id"], "task_id": int(raw_task)}
     if "cursor" in request.query:
         query["position"] = {"$gt": decode_cursor(request.query["cursor"])}
@@ -133,7 +124,7 @@ async def job_log(request: web.Request) -> web.Response:
     start, end = parse_moment(request, "from"), parse_moment(request, "to")
     if start and end and start > end:
         raise bad_request([{"field": "from", "message": "is after 'to'"}])
-    limit = int_parameter(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    limit = int_query(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     query: dict[str, Any] = {"job_id": job["_id"]}
     window: dict[str, datetime] = {}
     if start:
