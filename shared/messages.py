@@ -120,6 +120,22 @@ class LogEntry(TaskRef):
     message: str = Field(max_length=65536)
 
 
+class LogLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    seq: int = Field(ge=0)
+    timestamp: datetime
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    message: str = Field(max_length=65536)
+
+
+class LogBatch(TaskRef):
+    """Several lines of one task's log in one message: what workers send, since a message
+    costs the broker and its clients far more than a line."""
+
+    type: Literal["log.batch"] = "log.batch"
+    lines: list[LogLine] = Field(min_length=1, max_length=1000)
+
+
 class CancelTask(Envelope):
     """Fanned out to every worker: stop this task if you are running it."""
 
@@ -137,6 +153,7 @@ Message = Annotated[
     | TaskSucceeded
     | TaskFailed
     | LogEntry
+    | LogBatch
     | CancelTask,
     Field(discriminator="type"),
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError
 
-from shared.messages import LogEntry, Message
+from shared.messages import LogBatch, LogEntry, LogLine, Message
 from shared.store import Document, Store
 
 DUPLICATE_KEY = 11000
@@ -20,30 +20,45 @@ def position(attempt: int, seq: int) -> int:
     return attempt * SEQ_SPAN + seq
 
 
-def entry_document(entry: LogEntry) -> Document:
+def entry_document(entry: LogEntry | LogBatch, line: LogEntry | LogLine) -> Document:
     return {
         "job_id": entry.job_id,
         "task_id": entry.task_id,
         "attempt": entry.attempt,
-        "seq": entry.seq,
-        "position": position(entry.attempt, entry.seq),
-        "timestamp": entry.timestamp,
-        "level": entry.level,
-        "message": entry.message,
+        "seq": line.seq,
+        "position": position(entry.attempt, line.seq),
+        "timestamp": line.timestamp,
+        "level": line.level,
+        "message": line.message,
     }
 
 
+def documents(messages: list[Message]) -> list[Document]:
+    """One document per log line, whether it came alone or in a batch."""
+    found: list[Document] = []
+    for message in messages:
+        if isinstance(message, LogEntry):
+            found.append(entry_document(message, message))
+        elif isinstance(message, LogBatch):
+            found.extend(entry_document(message, line) for line in message.lines)
+    return found
+
+
 class LogWriter:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, chunk: int) -> None:
         self.store = store
+        self.chunk = chunk
         self.stored = 0
 
     async def write(self, messages: list[Message]) -> None:
-        entries = [m for m in messages if isinstance(m, LogEntry)]
+        """Store every line of `messages`, `chunk` documents an insert."""
+        rows = documents(messages)
+        for start in range(0, len(rows), self.chunk):
+            await self._insert(rows[start:start + self.chunk])
+
+    async def _insert(self, rows: list[Document]) -> None:
         try:
-            result = await self.store.logs.insert_many(
-                [entry_document(entry) for entry in entries], ordered=False
-            )
+            result = await self.store.logs.insert_many(rows, ordered=False)
             self.stored += len(result.inserted_ids)
         except BulkWriteError as exc:
             details: dict[str, Any] = dict(exc.details)

@@ -12,7 +12,7 @@ from services.logger.views import LIMITER, add_log_routes
 from shared.api import STORE, error_middleware
 from shared.auth import auth_middleware
 from shared.consumer import Consuming
-from shared.messages import LogEntry
+from shared.messages import LogBatch, LogEntry
 from shared.ratelimit import Limit, RateLimiter
 from shared.runtime import Resources, run_service, serve_consumers
 from shared.settings import Settings
@@ -30,10 +30,12 @@ async def serve(
     settings: Settings, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
 ) -> None:
     def wire(resources: Resources) -> Sequence[Consuming]:
-        writer = LogWriter(resources.need_store())
+        writer = LogWriter(resources.need_store(), settings.log_batch_size)
+        # Workers send up to 100 lines a message: a batch of messages holds many more lines,
+        # which are stored `log_batch_size` at a time.
         return [resources.broker.batch_consumer(
-            LOGGER_ENTRIES, writer.write, max_batch=settings.log_batch_size,
-            max_wait=settings.log_batch_wait_ms / 1000, accepts=(LogEntry,),
+            LOGGER_ENTRIES, writer.write, max_batch=max(1, settings.log_batch_size // 10),
+            max_wait=settings.log_batch_wait_ms / 1000, accepts=(LogEntry, LogBatch),
         )]
 
     def http(resources: Resources) -> web.Application:

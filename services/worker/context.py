@@ -3,6 +3,7 @@ reach the log service, a progress reporter, and a place for outputs, result and 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import mimetypes
@@ -17,7 +18,7 @@ from minio.error import S3Error
 from shared.broker import CONNECTION_ERRORS, Publisher
 from shared.errors import PermanentError
 from shared.jobs import redact_text
-from shared.messages import LogEntry, TaskOutput, TaskProgress
+from shared.messages import LogBatch, LogLine, TaskOutput, TaskProgress
 from shared.objects import ObjectStore
 from shared.settings import Settings
 from shared.topology import EVENTS_EXCHANGE, LOGS_EXCHANGE
@@ -25,6 +26,8 @@ from shared.topology import EVENTS_EXCHANGE, LOGS_EXCHANGE
 # Progress events are coalesced: at most one a second per task, and always the last one.
 PROGRESS_INTERVAL = 1.0
 MAX_UNSENT_LINES = 1000
+LOG_BATCH_LINES = 100
+LOG_FLUSH_SECONDS = 0.1
 
 
 def guess_type(path: Path) -> str:
@@ -52,7 +55,9 @@ class ToolContext:
     metrics: dict[str, float] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
     _last_progress: float = 0.0
-    _unsent: list[LogEntry] = field(default_factory=list)
+    _unsent: list[LogLine] = field(default_factory=list)
+    _flusher: asyncio.Task[None] | None = None
+    _flushing: asyncio.Lock = field(default_factory=asyncio.Lock)
     percent: float = 0.0
 
     def _ref(self) -> dict[str, Any]:
@@ -64,18 +69,38 @@ class ToolContext:
     async def log(
         self, message: str, level: Literal["debug", "info", "warning", "error"] = "info"
     ) -> None:
-        """One line of the task's log, with any credential of the task masked. While the
-        broker is unreachable lines wait here (up to a bound) and go out with the next one."""
-        entry = LogEntry(**self._ref(), seq=next(self._seq), timestamp=datetime.now(UTC),
-                         level=level, message=self.redact(message)[:65536])
-        self._unsent.append(entry)
-        try:
-            while self._unsent:
-                await self.publisher.publish(LOGS_EXCHANGE, f"log.{self.region}",
-                                             self._unsent[0])
-                self._unsent.pop(0)
-        except CONNECTION_ERRORS:
-            del self._unsent[:-MAX_UNSENT_LINES]
+        """One line of the task's log, with any credential of the task masked. Lines go out
+        together, up to LOG_BATCH_LINES a message or after LOG_FLUSH_SECONDS; while the
+        broker is unreachable they wait here (up to a bound)."""
+        self._unsent.append(LogLine(seq=next(self._seq), timestamp=datetime.now(UTC),
+                                    level=level, message=self.redact(message)[:65536]))
+        if len(self._unsent) >= LOG_BATCH_LINES:
+            await self.flush_logs()
+        elif self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(LOG_FLUSH_SECONDS)
+        self._flusher = None
+        await self.flush_logs()
+
+    async def flush_logs(self) -> None:
+        async with self._flushing:
+            try:
+                while self._unsent:
+                    lines = self._unsent[:LOG_BATCH_LINES]
+                    await self.publisher.publish(LOGS_EXCHANGE, f"log.{self.region}",
+                                                 LogBatch(**self._ref(), lines=lines))
+                    del self._unsent[:len(lines)]
+            except CONNECTION_ERRORS:
+                del self._unsent[:-MAX_UNSENT_LINES]
+
+    async def close(self) -> None:
+        """Send what the log holds (before the task's outcome is reported)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        await self.flush_logs()
 
     async def progress(self, percent: float, *, force: bool = False) -> None:
         self.percent = max(0.0, min(100.0, percent))

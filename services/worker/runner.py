@@ -105,6 +105,7 @@ class TaskRunner:
             await self._finish(task, context, run, secrets)
         finally:
             heartbeat.cancel()
+            await asyncio.shield(context.close())
             self._running.pop(key, None)
             self._stopped.discard(key)
             await asyncio.to_thread(shutil.rmtree, scratch, True)
@@ -141,6 +142,7 @@ class TaskRunner:
             raise
         except TOOL_FAILURES as exc:
             await context.log(f"failed: {exc}", level="error")
+            await context.close()
             await self._failed(task, type(exc).__name__, str(exc), secrets,
                                retryable=not isinstance(exc, PermanentError))
             return
@@ -150,6 +152,7 @@ class TaskRunner:
             return
         # The outcome rides out a broker outage for as long as the scheduler waits before
         # it gives the task up as silent; past that, the sweeper retries the task.
+        await context.close()  # the log before the outcome
         await self.publisher.publish_patiently(EVENTS_EXCHANGE, "task.succeeded", TaskSucceeded(
             job_id=task.job_id, task_id=task.task_id, attempt=task.attempt,
             outputs=context.outputs, result=context.result, metrics=context.metrics,
