@@ -43,7 +43,7 @@ async def run(quick: bool) -> list[dict[str, Any]]:
             ("gateway", lambda: gateway.run(fresh(), 300 if quick else 3000)),
             ("logs", lambda: logs.run(fresh(), 10000 if quick else 60000)),
             ("storage", lambda: transfer.storage(fresh(), (128 if quick else 1024) * MB)),
-            ("transcode", lambda: transfer.transcode(fresh(), 3 if quick else 10)),
+            ("transcode", lambda: transfer.transcode(fresh(), 12 if quick else 30)),
         ]
         for name, step in steps:
             print(f"bench: {name}...", flush=True)
