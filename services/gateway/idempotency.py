@@ -19,6 +19,8 @@ from shared.store import Document, Store
 HEADER = "Idempotency-Key"
 LIFETIME = timedelta(hours=24)
 MAX_KEY = 255
+# A key claimed this long ago whose job was never stored belongs to a request that failed.
+ABANDONED = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ async def earlier_job(store: Store, claim: Claim) -> Document | None:
         raise ApiError(409, f"this {HEADER} was used with another request body")
     job = await store.jobs.find_one({"_id": record["job_id"]})
     if job is None:
+        if record["expires"] - LIFETIME < datetime.now(UTC) - ABANDONED:
+            # The request that claimed the key never stored its job (it failed): free it.
+            await store.idempotency.delete_one({"_id": claim.record_id})
+            return None
         raise ApiError(409, f"a request with this {HEADER} is still being handled; retry")
     return job
 
@@ -66,6 +72,3 @@ async def record(store: Store, claim: Claim, job_id: str) -> Document | None:
         return await earlier_job(store, claim)
     return None
 
-
-async def forget(store: Store, claim: Claim) -> None:
-    await store.idempotency.delete_one({"_id": claim.record_id})

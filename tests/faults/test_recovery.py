@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.dev.servers import LocalServers
 from services.gateway.app import create_app
+from services.gateway.idempotency import LIFETIME, body_hash
 from shared.messages import JobSubmitted
 from shared.runtime import open_broker
 from shared.settings import Settings
@@ -114,6 +116,17 @@ async def test_idempotency_key(settings_factory: SettingsFactory, aiohttp_client
     assert bad.status == 400
     listed = await (await client.get("/api/jobs/?tag=once", headers=account.headers)).json()
     assert listed["count"] == 2
+    # A key claimed by a request that failed before storing its job is freed after a minute.
+    async with open_store(settings, "test") as store:
+        user = await store.users.find_one({"name": account.user})
+        assert user is not None
+        await store.idempotency.insert_one({
+            "_id": f"{user['_id']}:abandoned", "body_hash": body_hash(body),
+            "job_id": "neverstored",
+            "expires": datetime.now(UTC) + LIFETIME - timedelta(minutes=2)})
+    retried = await client.post("/api/jobs/", json=body,
+                                headers={**account.headers, "Idempotency-Key": "abandoned"})
+    assert retried.status == 201
 
 
 async def test_dead_letters_are_listed_and_replayed(
