@@ -82,6 +82,14 @@ async def make_account(
     return Account(key, made["organization"]["_id"], organization, user)
 
 
+async def gateway_for(settings: Settings, aiohttp_client: Any) -> tuple[Client, Account]:
+    """A gateway on a test server for `settings`, and an account to call it with."""
+    from services.gateway.app import create_app
+
+    client: Client = await aiohttp_client(create_app(settings))
+    return client, await make_account(settings)
+
+
 async def submit(client: Client, account: Account, job: dict[str, Any]) -> dict[str, Any]:
     response = await client.post("/api/jobs/", json=job, headers=account.headers)
     body: dict[str, Any] = await response.json()

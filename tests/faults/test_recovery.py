@@ -9,31 +9,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.dev.servers import LocalServers
-from services.gateway.app import create_app
 from services.gateway.idempotency import LIFETIME, body_hash
 from shared.messages import JobSubmitted
 from shared.runtime import open_broker
-from shared.settings import Settings
 from shared.store import open_store
 from shared.topology import JOBS_EXCHANGE
 from tests.conftest import SettingsFactory
 from tests.faults.conftest import private_url
 from tests.integration.test_tenancy import admin
-from tests.platform import Account, Client, backend, make_account, submit, wait_job
+from tests.platform import backend, gateway_for, submit, wait_job
 
 FAST = {"heartbeat_seconds": 0.5, "task_silence_seconds": 30.0, "allow_private_networks": True}
-
-
-async def platform(settings: Settings, aiohttp_client: Any) -> tuple[Client, Account]:
-    client: Client = await aiohttp_client(create_app(settings))
-    return client, await make_account(settings)
 
 
 async def test_transient_failures_are_retried_permanent_ones_fail_at_once(
     settings_factory: SettingsFactory, aiohttp_client: Any, slow_server: str
 ) -> None:
     settings = settings_factory(**FAST)
-    client, account = await platform(settings, aiohttp_client)
+    client, account = await gateway_for(settings, aiohttp_client)
     def job(tool: str, **parameters: Any) -> dict[str, Any]:
         return {"tasks": [{"tool": tool, "parameters": parameters}]}
 
@@ -69,7 +62,7 @@ async def test_stop_interrupts_the_running_tool_and_cancels_the_rest(
     settings_factory: SettingsFactory, aiohttp_client: Any
 ) -> None:
     settings = settings_factory(**FAST, worker_concurrency=1)
-    client, account = await platform(settings, aiohttp_client)
+    client, account = await gateway_for(settings, aiohttp_client)
     async with backend(settings, logger=False):
         job = await submit(client, account, {"tasks": [
             {"tool": "debug:sleep", "parameters": {"seconds": 60}},
@@ -95,7 +88,7 @@ async def test_stop_interrupts_the_running_tool_and_cancels_the_rest(
 
 async def test_idempotency_key(settings_factory: SettingsFactory, aiohttp_client: Any) -> None:
     settings = settings_factory()
-    client, account = await platform(settings, aiohttp_client)
+    client, account = await gateway_for(settings, aiohttp_client)
     body = {"tasks": [{"tool": "debug:sleep", "parameters": {"seconds": 0}}], "tags": ["once"]}
     headers = {**account.headers, "Idempotency-Key": "order-4711"}
     first = await client.post("/api/jobs/", json=body, headers=headers)
@@ -135,7 +128,7 @@ async def test_dead_letters_are_listed_and_replayed(
     """A produced job for an organization that does not exist yet dies with the reason; once
     the organization exists, replaying it runs the job."""
     settings = settings_factory(**FAST)
-    client, account = await platform(settings, aiohttp_client)
+    client, account = await gateway_for(settings, aiohttp_client)
     message = JobSubmitted.model_validate({
         "job_id": "deadletter1", "organization_id": "org-not-yet",
         "spec": {"tasks": [{"tool": "debug:sleep", "parameters": {"seconds": 0}}]}})
@@ -176,7 +169,7 @@ async def test_broker_outage_mid_run_loses_nothing_and_runs_each_job_once(
     private_broker: LocalServers, settings_factory: SettingsFactory, aiohttp_client: Any
 ) -> None:
     settings = settings_factory(**FAST, amqp_url=private_url(private_broker))
-    client, account = await platform(settings, aiohttp_client)
+    client, account = await gateway_for(settings, aiohttp_client)
     task = {"tool": "debug:sleep", "parameters": {"seconds": 1}}
     async with backend(settings, workers=2):
         before = [await submit(client, account, {"tags": ["outage"], "tasks": [task, task]})

@@ -8,14 +8,13 @@ import time
 from typing import Any
 
 from services.dev.servers import LocalServers
-from services.gateway.app import create_app
 from shared.messages import TaskError, TaskFailed, TaskSucceeded
 from shared.objects import open_objects
 from shared.runtime import open_broker
 from shared.topology import EVENTS_EXCHANGE
 from tests.conftest import SettingsFactory
 from tests.faults.conftest import private_url, worker_process
-from tests.platform import Account, Client, backend, make_account, submit, wait_job
+from tests.platform import Account, Client, backend, gateway_for, submit, wait_job
 from tests.processes import wait_exit
 
 FAST = {"heartbeat_seconds": 0.5, "task_silence_seconds": 3.0, "allow_private_networks": True}
@@ -36,8 +35,7 @@ async def test_killed_worker_task_is_retried_elsewhere_and_completes_once(
     tmp_path: Any,
 ) -> None:
     settings = settings_factory(**FAST)
-    client: Client = await aiohttp_client(create_app(settings))
-    account = await make_account(settings)
+    client, account = await gateway_for(settings, aiohttp_client)
     async with backend(settings, workers=0, logger=False):
         async with worker_process(settings, tmp_path / "doomed.log") as doomed:
             job = await submit(client, account, {"tasks": [{"tool": "storage:get", "parameters": {
@@ -74,8 +72,7 @@ async def test_frozen_worker_is_given_up_and_its_late_result_ignored(
     settings_factory: SettingsFactory, aiohttp_client: Any, tmp_path: Any
 ) -> None:
     settings = settings_factory(**FAST)
-    client: Client = await aiohttp_client(create_app(settings))
-    account = await make_account(settings)
+    client, account = await gateway_for(settings, aiohttp_client)
     async with backend(settings, workers=0, logger=False):
         async with worker_process(settings, tmp_path / "frozen.log") as frozen:
             job = await submit(client, account, {"tasks": [
@@ -102,8 +99,7 @@ async def test_running_task_sends_heartbeats(
 ) -> None:
     """A download of unknown length reports no progress of its own; heartbeats still come."""
     settings = settings_factory(**FAST)
-    client: Client = await aiohttp_client(create_app(settings))
-    account = await make_account(settings)
+    client, account = await gateway_for(settings, aiohttp_client)
     from shared.store import open_store
 
     async with backend(settings, workers=0, logger=False), \
@@ -129,8 +125,7 @@ async def test_sigterm_hands_back_a_task_that_another_worker_then_completes(
     settings_factory: SettingsFactory, aiohttp_client: Any, tmp_path: Any
 ) -> None:
     settings = settings_factory(**FAST, grace_period=0.5)
-    client: Client = await aiohttp_client(create_app(settings))
-    account = await make_account(settings)
+    client, account = await gateway_for(settings, aiohttp_client)
     async with backend(settings, workers=0, logger=False):
         async with worker_process(settings, tmp_path / "leaving.log") as leaving:
             job = await submit(client, account, {"tasks": [
@@ -159,8 +154,7 @@ async def test_task_longer_than_the_consumer_timeout_runs_once(
 ) -> None:
     """The private node closes channels holding a delivery for over 2 s; the task takes 5."""
     settings = settings_factory(**FAST, amqp_url=private_url(private_broker))
-    client: Client = await aiohttp_client(create_app(settings))
-    account = await make_account(settings)
+    client, account = await gateway_for(settings, aiohttp_client)
     async with backend(settings, workers=0, logger=False), \
             worker_process(settings, tmp_path / "w.log") as worker:
         job = await submit(client, account, {"tasks": [
