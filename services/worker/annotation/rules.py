@@ -1,0 +1,98 @@
+"""Regular-expression rules: each match of a Python regex becomes an annotation.
+
+Feature values are templates: `$0` is the whole match, `$1` the first group, `$name` the
+group called name, `${name}` the same when letters follow, and `$$` a literal `$`. A group
+that did not take part in the match gives "". The annotation covers group `group` of the
+match (0, the whole match, by default); empty matches make no annotation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+FLAGS = {
+    "IGNORECASE": re.IGNORECASE,
+    "MULTILINE": re.MULTILINE,
+    "DOTALL": re.DOTALL,
+    "VERBOSE": re.VERBOSE,
+    "ASCII": re.ASCII,
+}
+_REFERENCE = re.compile(r"\$(?:\$|(\d+)|\{(\w+)\}|([A-Za-z_]\w*))")
+
+
+class RuleError(ValueError):
+    """A rule is not valid; the message says why."""
+
+
+def _group_of(pattern: re.Pattern[str], name: str) -> int | str:
+    if name.isdigit():
+        number = int(name)
+        if number > pattern.groups:
+            raise RuleError(f"${name} refers to a group the pattern does not have "
+                            f"(it has {pattern.groups})")
+        return number
+    if name not in pattern.groupindex:
+        raise RuleError(f"${name} refers to a group the pattern does not name")
+    return name
+
+
+@dataclass(frozen=True)
+class Template:
+    """A feature value with `$` references, split into literals and group references."""
+
+    parts: tuple[str | int, ...]  # a str is literal text, an int a group number
+
+    @classmethod
+    def parse(cls, value: str, pattern: re.Pattern[str]) -> Template:
+        parts: list[str | int] = []
+        position = 0
+        for ref in _REFERENCE.finditer(value):
+            parts.append(value[position:ref.start()])
+            name = ref.group(1) or ref.group(2) or ref.group(3)
+            if name is None:
+                parts.append("$")
+            else:
+                group = _group_of(pattern, name)
+                parts.append(group if isinstance(group, int) else pattern.groupindex[group])
+            position = ref.end()
+        parts.append(value[position:])
+        return cls(tuple(part for part in parts if part != ""))
+
+    def expand(self, match: re.Match[str]) -> str:
+        return "".join(
+            part if isinstance(part, str) else (match.group(part) or "") for part in self.parts)
+
+
+@dataclass(frozen=True)
+class Rule:
+    type: str
+    set: str
+    regex: re.Pattern[str]
+    group: int
+    features: dict[str, Template]
+
+    @classmethod
+    def build(cls, type_: str, set_: str, pattern: str, flags: list[str], group: int | str,
+              features: dict[str, str]) -> Rule:
+        value = 0
+        for flag in flags:
+            if flag not in FLAGS:
+                raise RuleError(f"unknown flag {flag!r}; known: {', '.join(FLAGS)}")
+            value |= FLAGS[flag]
+        try:
+            regex = re.compile(pattern, value)
+        except re.error as error:
+            raise RuleError(f"bad pattern {pattern!r}: {error}") from None
+        number = _group_of(regex, str(group))
+        return cls(type_, set_, regex,
+                   number if isinstance(number, int) else regex.groupindex[number],
+                   {key: Template.parse(text, regex) for key, text in features.items()})
+
+    def find(self, text: str) -> Iterator[tuple[int, int, dict[str, str]]]:
+        """(start, end, features) of each non-empty match, left to right."""
+        for match in self.regex.finditer(text):
+            start, end = match.span(self.group)
+            if start < 0 or start == end:
+                continue
+            yield start, end, {key: t.expand(match) for key, t in self.features.items()}
