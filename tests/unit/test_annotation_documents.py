@@ -88,10 +88,13 @@ def test_zip_entries_are_utf8_with_mime_types_from_their_names(tmp_path: Path) -
     assert documents["doc.xml"].text == "Ada & <Bob>"
     assert documents["bom.txt"].text == "Ada"
     image = documents["image.png"]
-    assert image.text is None and image.error is not None
+    assert image.text is None
+    assert image.error is not None
     assert image.error.startswith("unsupported MIME type image/png")
     bad = documents["bad.txt"]
-    assert bad.text is None and bad.error is not None and "cannot be decoded as utf-8" in bad.error
+    assert bad.text is None
+    assert bad.error is not None
+    assert "cannot be decoded as utf-8" in bad.error
 
 
 def test_zip_encoding_and_mime_type_override(tmp_path: Path) -> None:
@@ -122,7 +125,8 @@ def test_tar_reads_regular_files_only_with_encoding(tmp_path: Path) -> None:
         ("docs/one.txt", "text/plain"), ("docs/two.htm", "text/html"),
         ("docs/img.jpg", "image/jpeg")]
     assert documents[0].text == "Grüße aus Köln"
-    assert documents[2].error is not None and "unsupported MIME type" in documents[2].error
+    assert documents[2].error is not None
+    assert "unsupported MIME type" in documents[2].error
     only_txt = read_documents(archive, InputOptions("TAR", file_extensions=("txt",)))
     assert [d.error is not None for d in only_txt] == [True]  # latin-1 bytes are not UTF-8
 
@@ -151,7 +155,8 @@ def test_arc_records_with_http_headers_charsets_and_types(tmp_path: Path, gzippe
     assert documents["http://example.org/plain"].text == "no http headers here"
     assert documents["http://example.org/u8"].text == "Łódź"
     logo = documents["http://example.org/logo.png"]
-    assert logo.mime_type == "image/png" and logo.text is None
+    assert logo.mime_type == "image/png"
+    assert logo.text is None
     assert logo.size == len(http("image/png", PNG))
 
 

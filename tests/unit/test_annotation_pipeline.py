@@ -135,7 +135,8 @@ def test_rules_fill_features_from_groups() -> None:
     assert (email.set, text[email.start:email.end]) == ("Web", "ada@analytical.org")
     assert email.features == {"user": "ada", "domain": "analytical",
                               "all": "<ada@analytical.org>", "cost": "$5"}
-    assert text[major2.start:major2.end] == "2" and major2.features == {"major": "2", "minor": ""}
+    assert text[major2.start:major2.end] == "2"
+    assert major2.features == {"major": "2", "minor": ""}
     assert major3.features == {"major": "3", "minor": "1"}
 
 

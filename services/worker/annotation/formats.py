@@ -10,8 +10,9 @@ annotations, as bytes for one output file.
 - INLINE_XML: the text with each annotation as an element around its span, features as
   attributes, inside one root element `<document>`. Annotations are taken in document order
   (by start, longest first, then id); one that would cross the boundary of an annotation
-  already written (start inside it, end outside) is left out, so the output nests. A name
-  that cannot be an XML name has its bad characters replaced by `_`.
+  already written (start inside it, end outside) is left out, so the output nests. In
+  element and attribute names, characters other than ASCII letters, digits, `_`, `.` and
+  `-` become `_` (see `xml_name`).
 - XCES: xcesAna standoff, `<cesAna xmlns="http://www.xces.org/schema/2003" version="1.0">`
   holding `<struct type=".." from=".." to="..">` with `<feat name=".." value=".."/>`, every
   selected annotation in document order, sets merged.
@@ -49,8 +50,8 @@ _TEXT_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
 _ATTR_ESCAPES = {**_TEXT_ESCAPES, '"': "&quot;", "\t": "&#9;", "\n": "&#10;"}
 _TEXT_SPECIAL = re.compile("[&<>\r]")
 _ATTR_SPECIAL = re.compile('[&<>\r"\t\n]')
-_NAME_START = re.compile(r"[^\W\d]|_")
-_NAME_BAD = re.compile(r"[^\w.\-]")
+_NAME_START = re.compile(r"[A-Za-z_]")
+_NAME_BAD = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
 def _clean(text: str) -> str:
@@ -66,7 +67,9 @@ def escape_attr(text: str) -> str:
 
 
 def xml_name(name: str) -> str:
-    """`name` made into an XML name without a namespace prefix: bad characters become _."""
+    """`name` made into an XML name: anything but ASCII letters, digits, `_`, `.` and `-`
+    becomes `_` (parsers such as expat accept few other letters), and a name that starts
+    with a digit, `.`, `-` or "xml" gets a leading `_`."""
     name = _NAME_BAD.sub("_", name)
     if not name or not _NAME_START.match(name) or name.lower().startswith("xml"):
         name = "_" + name
