@@ -19,8 +19,10 @@ run: venv
 	@scripts/ensure-rabbitmq
 	$(BIN)/conveyor dev $(ARGS)
 
-## test: every test, against real RabbitMQ, MongoDB-protocol and S3 servers
+## test: every test, against real RabbitMQ, MongoDB-protocol and S3 servers, and the web
+## console's in headless Chromium (installed from Debian's package when missing)
 test: venv
+	@scripts/ensure-chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## lint: ruff and mypy --strict

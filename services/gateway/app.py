@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.gateway.console import add_console_routes
 from services.gateway.forwarding import enable_forwarding
 from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from services.gateway.openapi import openapi_document
@@ -59,4 +60,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/openapi.json", openapi)
     add_routes(app, ROUTES)
     enable_forwarding(app)
+    add_console_routes(app)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from services.gateway import me
 from services.gateway.routes import Route
 from shared.jobs import Status
 from shared.jobspec import JobSpec
@@ -131,7 +132,7 @@ def openapi_document(routes: list[Route], server_url: str) -> dict[str, Any]:
                         "TaskLogs": TASK_LOGS, "JobLog": JOB_LOG,
                         "Bundle": BUNDLE, "NewBundle": NEW_BUNDLE, "JobMetrics": JOB_METRICS,
                         "BundleList": {"type": "array", "items": BUNDLE},
-                        "Error": ERROR,
+                        "Error": ERROR, "Me": me.SCHEMA,
                         **{f"{name.replace(':', '.')}.parameters": schema
                            for name, schema in tool_schemas().items()}},
         },

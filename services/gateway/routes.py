@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from services.gateway import bundles, forwarding, views
+from services.gateway import bundles, forwarding, me, views
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -67,6 +67,9 @@ ROUTES: list[Route] = [
           "A job's log, newest first (rate-limited with the task log)",
           responses={200: "JobLog", 400: "Error", 401: "Error", 404: "Error", 429: "Error"},
           query=(("from", "string"), ("to", "string"), ("limit", "integer"))),
+    Route("GET", "/api/me", me.me,
+          "The caller: user, and each organization with the roles held in it",
+          responses={200: "Me", 401: "Error"}),
 ]
 
 

@@ -16,6 +16,9 @@ from services.worker.annotation.documents import (
     SourceDocument,
     read_documents,
 )
+from services.worker.annotation.pipeline import Pipeline
+from services.worker.annotation.report import RunReport
+from services.worker.annotation.selectors import parse_selectors, select
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 HTML = (b"<html><head><title>Visit</title><style>p {color: red}</style>"
@@ -232,3 +235,31 @@ def test_bad_options(tmp_path: Path) -> None:
         read_documents(archive, InputOptions("RAR"))
     with pytest.raises(ValueError, match="unknown encoding 'klingon'"):
         read_documents(archive, InputOptions("ZIP", encoding="klingon"))
+
+
+def test_example_documents_through_the_pipeline_into_a_report(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "gate"
+    files = {p.name: p.read_bytes() for p in sorted((example / "documents").iterdir())}
+    archive = make_zip(tmp_path / "bundle.zip", {**files, "photo.png": PNG})
+    pipeline = Pipeline.from_directory(example / "application")
+    report = RunReport()
+    people: set[str] = set()
+    for source in read_documents(archive, InputOptions("ZIP")):
+        if report.record(source):
+            continue
+        assert source.text is not None
+        document = pipeline.annotate(source.name, source.text)
+        chosen = select(document.annotations, parse_selectors(":Person"))
+        people |= {document.text[a.start:a.end] for a in chosen}
+        report.processed(source, len(chosen))
+
+    summary = report.to_json()
+    assert people == {"Ada Lovelace", "Charles Babbage", "Ada", "Isambard Kingdom Brunel",
+                      "Brunel", "Florence Nightingale", "Marie Curie"}
+    assert summary["documentsProcessed"] == len(files) == 4
+    assert summary["documentsFailed"] == 1
+    assert summary["failures"][0]["document"] == "photo.png"
+    assert summary["failures"][0]["reason"].startswith("unsupported MIME type image/png")
+    assert summary["annotationsWritten"] == 7
+    assert summary["bytesRead"] == sum(map(len, files.values())) + len(PNG)
+    assert summary["seconds"] >= 0

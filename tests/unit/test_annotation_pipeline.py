@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from services.worker.annotation import pipeline as pipeline_module
 from services.worker.annotation.model import Annotation
 from services.worker.annotation.pipeline import MAX_MEMBER_BYTES, Pipeline, PipelineError
 
@@ -195,6 +196,8 @@ def test_thousands_of_entries_match_fast() -> None:
          "rules[0]: 'type' 'Two words' must be"),
         ({"pipeline.json": '{"name": "x", "rules": [{"pattern": "x", "type": "T", '
                            '"features": {"n": 3}}]}'}, "'features' must be an object"),
+        ({"pipeline.json": '{"name": "x", "rules": [{"pattern": "x", "type": "T", '
+                           '"set": "a:b"}]}'}, "rules[0]: 'set' 'a:b' must not hold"),
         ({"pipeline.json": '{"name": "x", "defaultSelectors": ["Person"]}'},
          "defaultSelectors: annotation selector 'Person' has no ':'"),
         ({"a/pipeline.json": "{}", "b/pipeline.json": "{}"}, "several pipeline.json"),
@@ -237,6 +240,19 @@ def test_a_list_over_the_size_limit_is_refused() -> None:
     data = zip_app({"pipeline.json": json.dumps(spec), "big.lst": big})
     with pytest.raises(PipelineError, match="big.lst: larger than the limit"):
         Pipeline.from_zip(data)
+
+
+def test_too_many_files_or_too_many_bytes_in_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = {"name": "x", "gazetteers": [{"list": f"{n}.lst", "type": "T"} for n in "abc"]}
+    files: dict[str, str | bytes] = {"pipeline.json": json.dumps(spec),
+                                     **{f"{n}.lst": "entry\n" * 100 for n in "abc"}}
+    assert len(Pipeline.from_zip(zip_app(files)).matchers) == 3
+    monkeypatch.setattr(pipeline_module, "MAX_TOTAL_BYTES", 1500)
+    with pytest.raises(PipelineError, match="c.lst: larger than the limit of"):
+        Pipeline.from_zip(zip_app(files))
+    monkeypatch.setattr(pipeline_module, "MAX_MEMBERS", 3)
+    with pytest.raises(PipelineError, match="application: more than 3 files"):
+        Pipeline.from_zip(zip_app(files))
 
 
 def test_from_directory_refuses_paths_out_of_the_folder(tmp_path: Path) -> None:

@@ -87,6 +87,14 @@ def _type(obj: dict[str, Any], where: str) -> str:
     return value
 
 
+def _set(obj: dict[str, Any], where: str) -> str:
+    """An annotation set name: "" (the default set) or one that a selector can name."""
+    value = _string(obj, "set", where, "")
+    _check(not any(ch.isspace() or ch in ":," for ch in value), where,
+           f"'set' {value!r} must not hold blanks, ':' or ','")
+    return value
+
+
 def _safe_path(path: str, where: str) -> str:
     """A member path relative to the application folder, refusing any way out of it."""
     _check(bool(path) and "\\" not in path and "\0" not in path and not path.startswith("/")
@@ -224,7 +232,7 @@ def _gazetteer(item: dict[str, Any], at: str, read: Callable[[str], bytes],
         raise PipelineError(f"{base}{path}: not UTF-8 ({error})") from None
     except ListFormatError as error:
         raise PipelineError(f"{base}{path}: {error}") from None
-    return Gazetteer(_type(item, at), _string(item, "set", at, ""), case_sensitive,
+    return Gazetteer(_type(item, at), _set(item, at), case_sensitive,
                      _features(item, at), entries)
 
 
@@ -236,7 +244,7 @@ def _rule(item: dict[str, Any], at: str, read: Callable[[str], bytes], base: str
     _check(isinstance(group, str | int) and not isinstance(group, bool), at,
            "'group' must be a group number or name")
     try:
-        return Rule.build(_type(item, at), _string(item, "set", at, ""),
+        return Rule.build(_type(item, at), _set(item, at),
                           _string(item, "pattern", at), flags, group, _features(item, at))
     except RuleError as error:
         raise PipelineError(f"{at}: {error}") from None

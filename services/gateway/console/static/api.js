@@ -1,0 +1,52 @@
+// The Jobs API as the console uses it: the API key of this tab (sessionStorage, so it is
+// gone when the tab closes), and one `api()` call that turns every answer into data or an
+// ApiError carrying the status, the field errors and the rate-limit headers.
+
+const KEY = "conveyor.apiKey";
+
+export const session = {
+  get key() { return sessionStorage.getItem(KEY); },
+  signIn(key) { sessionStorage.setItem(KEY, key); },
+  signOut() { sessionStorage.removeItem(KEY); },
+};
+
+export class ApiError extends Error {
+  constructor(status, body, headers) {
+    super((body && body.error) || `HTTP ${status}`);
+    this.status = status;
+    this.errors = (body && body.errors) || [];
+    const retry = Number(headers.get("Retry-After"));
+    this.retryAfter = Number.isFinite(retry) && retry > 0 ? retry : null;
+  }
+}
+
+// Called when the key is refused (401): the console goes back to its sign-in form.
+let onUnauthorized = () => {};
+export function whenUnauthorized(callback) { onUnauthorized = callback; }
+
+// `body`: an object (sent as JSON) or a string (sent as it is: pasted JSON goes to the API
+// unparsed, so the API's own message names what is wrong with it).
+export async function api(method, path, body) {
+  const headers = { Authorization: `api-key ${session.key}`, Accept: "application/json" };
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    throw new ApiError(0, { error: `the gateway did not answer (${error.message})` }, new Headers());
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = new ApiError(response.status, data, response.headers);
+    if (response.status === 401) onUnauthorized(error);
+    throw error;
+  }
+  return { data, headers: response.headers };
+}
+
+export const STATUSES = ["Queued", "Running", "Completed", "Failed", "Cancelled", "Suspended"];
+export const FINAL = new Set([2, 3, 4]);

@@ -1,0 +1,196 @@
+"""The console's scenarios in a real browser: sign in and out, drop a job file and watch it
+complete, read its logs and outputs, stop a running job, see a bad file's field errors,
+manage bundles, and read it all on a phone-sized screen."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.async_api import FilePayload, Page, expect
+
+from tests.e2e.conftest import SAMPLE, SAMPLE_KEY, Dev, sign_in
+
+pytestmark = pytest.mark.timeout(180)
+JOB_PAGE = re.compile(r"#/jobs/([\w-]+)$")
+
+
+def fetch_and_store(dev: Dev, tag: str) -> str:
+    return json.dumps({"tags": ["console", tag], "tasks": [
+        {"tool": "storage:get", "parameters": {
+            "source": f"s3://{dev.settings.s3_bucket}/{SAMPLE_KEY}",
+            "destination": "in/console.txt"}},
+        {"tool": "debug:log", "parameters": {"messages": ["first line", "second line"]}},
+        {"tool": "storage:put", "parameters": {"source": "in/*.txt"}},
+    ]})
+
+
+async def drop_file(page: Page, name: str, text: str) -> None:
+    """What a user's drag and drop does: a drop event whose DataTransfer holds the file."""
+    transfer = await page.evaluate_handle(
+        """([name, text]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([text], name, {type: "application/json"}));
+            return transfer;
+        }""", [name, text])
+    zone = page.get_by_role("region", name="Drop a job file")
+    await zone.dispatch_event("dragover", {"dataTransfer": transfer})
+    await zone.dispatch_event("drop", {"dataTransfer": transfer})
+
+
+async def test_sign_in_with_the_keyboard_and_out_again(page: Page, dev: Dev) -> None:
+    await page.goto("/")
+    await page.get_by_label("API key").fill("nobody.wrongwrongwrongwrongwrongwrongwrong")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_text("That API key was not accepted.")).to_be_visible()
+
+    await expect(page.get_by_label("API key")).to_be_focused()
+    await page.get_by_label("API key").fill(dev.key)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
+    assert await page.evaluate("sessionStorage.getItem('conveyor.apiKey')") == dev.key
+    await expect(page.get_by_text("demo", exact=True)).to_be_visible()  # who is signed in
+
+    await page.reload()  # the key stays for the tab's session
+    await expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert await page.evaluate("sessionStorage.getItem('conveyor.apiKey')") is None
+
+
+async def test_drop_a_job_file_watch_it_complete_and_read_logs_and_outputs(
+    page: Page, dev: Dev
+) -> None:
+    await sign_in(page, dev.key)
+    await page.get_by_role("link", name="Submit", exact=True).click()
+    await drop_file(page, "fetch.json", fetch_and_store(dev, "dropped"))
+    await expect(page).to_have_url(JOB_PAGE)
+    match = JOB_PAGE.search(page.url)
+    assert match is not None
+    job_id = match.group(1)
+
+    # The page follows the job without a reload until it completes.
+    summary = page.locator("dl.summary").first
+    await expect(summary.get_by_text("Completed")).to_be_visible(timeout=60_000)
+    tasks = page.locator("li.task")
+    await expect(tasks).to_have_count(3)
+    for index in range(3):
+        await expect(tasks.nth(index).locator(".badge")).to_have_text("Completed")
+    await expect(page.get_by_role("heading", name="Metrics")).to_be_visible()
+    await expect(page.locator(".metrics dd").nth(3)).to_have_text(re.compile(r"^\d"))  # GB in
+
+    output = tasks.nth(2).get_by_role("link", name=re.compile(r"console\.txt$"))
+    await expect(output).to_be_visible()
+    download = await page.request.get(await output.get_attribute("href") or "")
+    assert download.status == 200
+    assert await download.body() == SAMPLE
+
+    await tasks.nth(1).get_by_text("Log of task 2").click()
+    log = page.get_by_role("log", name="Log of task 2")
+    await expect(log).to_contain_text("first line")
+    await expect(log).to_contain_text("second line")
+    await expect(page.get_by_role("button", name="Restart")).to_be_visible()
+    await expect(page.get_by_role("button", name="Stop")).to_be_hidden()
+
+    # The jobs list shows it, filtered by its tag, with a link back to it.
+    await page.get_by_role("link", name="Jobs", exact=True).click()
+    await page.get_by_label("Tag").fill("dropped")
+    await page.get_by_role("button", name="Filter").click()
+    row = page.locator(f"tr[data-job='{job_id}']")
+    await expect(row).to_contain_text("Completed")
+    await expect(row).to_contain_text("local")
+    await expect(row).to_contain_text("100 %")
+    await expect(page.locator("tbody tr")).to_have_count(1)
+    await row.get_by_role("link", name=job_id).click()
+    await expect(page.get_by_role("heading", name=f"Job {job_id}")).to_be_visible()
+
+
+async def test_jobs_list_updates_live_and_a_running_job_can_be_stopped(
+    page: Page, dev: Dev
+) -> None:
+    await sign_in(page, dev.key)
+    await page.get_by_role("link", name="Submit", exact=True).click()
+    sleeper = json.dumps({"tags": ["console", "sleeper"], "tasks": [
+        {"tool": "debug:log", "parameters": {"messages": ["about to sleep"]}},
+        {"tool": "debug:sleep", "parameters": {"seconds": 120}}]})
+    await page.get_by_label("Job JSON").fill(sleeper)
+    await page.get_by_role("button", name="Submit job").click()
+    await expect(page).to_have_url(JOB_PAGE)
+    match = JOB_PAGE.search(page.url)
+    assert match is not None
+    job_id = match.group(1)
+
+    # Back on the list, the row turns Running by itself (no reload).
+    await page.get_by_role("link", name="Jobs", exact=True).click()
+    row = page.locator(f"tr[data-job='{job_id}']")
+    await expect(row).to_contain_text("Running", timeout=30_000)
+
+    await row.get_by_role("link", name=job_id).click()
+    sleep_task = page.locator("li.task").nth(1)
+    await expect(sleep_task.locator(".badge")).to_have_text("Running", timeout=30_000)
+    # A running task's log opens and tails by itself.
+    await expect(page.get_by_role("log", name="Log of task 2")).to_be_visible()
+    await page.get_by_role("button", name="Stop").click()
+    await expect(page.get_by_role("status").filter(has_text="Job stopped.")).to_be_visible()
+    await expect(page.locator("dl.summary").first.get_by_text("Cancelled")).to_be_visible()
+    await expect(sleep_task.locator(".badge")).to_have_text("Cancelled")
+    await expect(page.get_by_role("button", name="Resubmit")).to_be_visible()
+
+
+async def test_a_bad_job_file_shows_the_apis_field_errors(page: Page, dev: Dev) -> None:
+    await sign_in(page, dev.key)
+    await page.goto("/#/submit")
+    bad = json.dumps({"region": "mars", "tasks": [
+        {"tool": "storage:get", "parameters": {}},
+        {"tool": "debug:sleep", "parameters": {"seconds": -1}}]})
+    chosen: FilePayload = {"name": "bad.json", "mimeType": "application/json",
+                           "buffer": bad.encode()}
+    await page.get_by_label("Job file", exact=True).set_input_files(files=[chosen])
+    errors = page.locator("#job-errors li")
+    await expect(page.get_by_role("heading", name="The API refused this job")).to_be_visible()
+    await expect(errors.filter(has_text="tasks.0.parameters.source")).to_have_count(1)
+    await expect(errors.filter(has_text="tasks.1.parameters.seconds")).to_contain_text(
+        "greater than or equal to 0")
+    await expect(errors.filter(has_text="region")).to_contain_text("unknown region 'mars'")
+    await expect(errors).to_have_count(3)
+    await expect(page.get_by_label("Job JSON")).to_have_value(bad)  # left there to fix
+
+    await page.get_by_label("Job JSON").fill("{not json")
+    await page.get_by_role("button", name="Submit job").click()
+    await expect(errors.filter(has_text="body")).to_contain_text("not valid JSON")
+
+
+async def test_bundles_are_listed_searched_and_created_by_config_users(
+    page: Page, dev: Dev
+) -> None:
+    await sign_in(page, dev.key)
+    await page.get_by_role("link", name="Bundles").click()
+    await page.get_by_label("Bundle name").fill("2017-03-Encodings")
+    await page.get_by_role("button", name="Create bundle").click()
+    await expect(page.get_by_role("cell", name="2017-03-Encodings", exact=True)).to_be_visible()
+    await page.get_by_label("Search bundles").fill("nothing-like-it")
+    await expect(page.get_by_text("No bundles match.")).to_be_visible()
+    await page.get_by_label("Search bundles").fill("encod")
+    await expect(page.get_by_role("cell", name="2017-03-Encodings", exact=True)).to_be_visible()
+    await page.get_by_label("Bundle name").fill("2017-03-Encodings")
+    await page.get_by_role("button", name="Create bundle").click()
+    await expect(page.get_by_role("status").filter(has_text="already")).to_be_visible()
+
+    await page.get_by_role("button", name="Sign out").click()
+    await sign_in(page, dev.plain_key)
+    await expect(page.get_by_role("link", name="Bundles")).to_be_hidden()
+
+
+async def test_readable_on_a_phone(page: Page, dev: Dev) -> None:
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await sign_in(page, dev.key)
+    await page.goto("/#/jobs?tag=console")
+    await expect(page.locator("tbody tr").first.get_by_role("link")).to_be_visible(
+        timeout=30_000)
+    assert await page.evaluate(
+        "document.documentElement.scrollWidth <= window.innerWidth"), "scrolls sideways"
+    # Rows are stacked cards that name each field.
+    label = await page.locator("tbody td").first.evaluate(
+        "cell => getComputedStyle(cell, '::before').content")
+    assert label == '"Job"'
