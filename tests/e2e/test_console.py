@@ -130,7 +130,8 @@ async def test_jobs_list_updates_live_and_a_running_job_can_be_stopped(
     sleep_task = page.locator("li.task").nth(1)
     await expect(sleep_task.locator(".badge")).to_have_text("Running", timeout=30_000)
     # A running task's log opens and tails by itself.
-    await expect(page.get_by_role("log", name="Log of task 2")).to_be_visible()
+    await expect(sleep_task.locator("details")).to_have_attribute("open", "")
+    await expect(sleep_task.locator(".log-status")).to_have_text("Following the log…")
     await page.get_by_role("button", name="Stop").click()
     await expect(page.get_by_role("status").filter(has_text="Job stopped.")).to_be_visible()
     await expect(page.locator("dl.summary").first.get_by_text("Cancelled")).to_be_visible()
