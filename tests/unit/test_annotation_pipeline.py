@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.worker.annotation import pipeline as pipeline_module
+from services.worker.annotation.gazetteer import Gazetteer, parse_list
 from services.worker.annotation.model import Annotation
 from services.worker.annotation.pipeline import MAX_MEMBER_BYTES, Pipeline, PipelineError
 
@@ -121,6 +124,38 @@ def test_non_ascii_entries_and_text() -> None:
     text = "𝔸 From zürich to ŁÓDŹ and São Paulo."
     assert spans(pipeline.annotate("d", text).annotations, text) == [
         ("Thing", "zürich"), ("Thing", "ŁÓDŹ"), ("Thing", "São Paulo")]
+
+
+def reference_matches(entries: list[str], text: str) -> list[tuple[int, int]]:
+    """Longest whole-word, case-insensitive matches, left to right, found the slow way."""
+    found, position, lower = [], 0, text.lower()
+    while position < len(text):
+        if position and (text[position - 1].isalnum() or text[position - 1] == "_"):
+            position += 1
+            continue
+        ends = [position + len(e) for e in entries if lower.startswith(e.lower(), position)
+                and (position + len(e) == len(text) or not text[position + len(e)].isalnum())]
+        if ends:
+            found.append((position, max(ends)))
+            position = max(ends)
+        else:
+            position += 1
+    return found
+
+
+WORDS = st.sampled_from(["a", "ab", "b", "ba", "A", "aB", "x"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(WORDS, min_size=1, max_size=3).map(" ".join), min_size=1,
+                max_size=8),
+       st.lists(st.tuples(WORDS, st.sampled_from([" ", "-", ", ", ""])), max_size=25))
+def test_gazetteer_matches_equal_a_brute_force_reference(
+        entries: list[str], tokens: list[tuple[str, str]]) -> None:
+    text = "".join(word + separator for word, separator in tokens)
+    gazetteer = Gazetteer("Thing", "", False, {}, parse_list("\n".join(entries)))
+    found = [(start, end) for start, end, _ in gazetteer.find(text)]
+    assert found == reference_matches(entries, text)
 
 
 def test_rules_fill_features_from_groups() -> None:

@@ -178,7 +178,7 @@ def _arc(path: Path, options: InputOptions, limit: int) -> Iterator[SourceDocume
     prefixes = tuple(p.strip().lower() for p in options.mime_types or () if p.strip())
     try:
         for record in read_arc(path, limit):
-            http_type = record.http_headers.get("content-type", "") if record.http_headers \
+            http_type = str(record.http_headers.get("content-type", "")) if record.http_headers \
                 else ""
             own_type = record.content_type if record.content_type not in ("", "-", "no-type") \
                 else http_type or "application/octet-stream"
