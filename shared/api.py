@@ -1,5 +1,6 @@
-"""What every HTTP API of Conveyor shares: errors answered as JSON (a status, a message, and
-for bad input the fields at fault), the one error middleware, and the store's app key."""
+"""What every HTTP API of Conveyor shares: errors answered as JSON, or XML when asked (a
+status, a message, and for bad input the fields at fault), the one error middleware, and the
+store's app key."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from shared.store import Store
+from shared.xmlforms import respond
 
 log = structlog.get_logger(__name__)
 STORE = web.AppKey("store", Store)
@@ -19,16 +21,18 @@ MAX_BODY = web.AppKey("max_body", int)
 class ApiError(Exception):
     def __init__(
         self, status: int, message: str, errors: list[dict[str, str]] | None = None,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None, details: dict[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors or []
         self.headers = headers or {}
+        self.details = details or {}
 
     def body(self) -> dict[str, object]:
-        body: dict[str, object] = {"error": self.message, "status": self.status}
+        """`details`: more for programs to act on (say, the states an action is valid in)."""
+        body: dict[str, object] = {"error": self.message, "status": self.status, **self.details}
         if self.errors:
             body["errors"] = self.errors
         return body
@@ -62,22 +66,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except ApiError as exc:
-        response = web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+        response = respond(request, exc.body(), "error", status=exc.status,
+                           headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         message = exc.reason
         if exc.status == 413:
             message = f"request body too large (limit {request.app.get(MAX_BODY, 0)} bytes)"
-        response = web.json_response(
-            {"error": message, "status": exc.status}, status=exc.status,
+        response = respond(
+            request, {"error": message, "status": exc.status}, "error", status=exc.status,
             headers={key: value for key, value in exc.headers.items()
                      if key.lower() not in {"content-type", "content-length"}},
         )
     except Exception:
         log.exception("request failed", method=request.method, path=request.path)
-        response = web.json_response(
-            {"error": "internal error", "request_id": request_id, "status": 500}, status=500
-        )
+        response = respond(request, {"error": "internal error", "request_id": request_id,
+                                     "status": 500}, "error", status=500)
     response.headers["X-Request-ID"] = request_id
     return response

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import urllib3
 from minio import Minio
-from minio.error import MinioException
+from minio.error import MinioException, S3Error
 
 from shared.errors import DependencyError
 from shared.settings import Settings
@@ -98,8 +98,48 @@ class ObjectStore:
 
         return await asyncio.to_thread(keys)
 
+    async def list_sizes(self, prefix: str) -> list[tuple[str, int]]:
+        """(key, size) of each object under `prefix`, in key order."""
+        def sizes() -> list[tuple[str, int]]:
+            return [
+                (obj.object_name, int(obj.size or 0))
+                for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                if obj.object_name is not None
+            ]
+
+        return await asyncio.to_thread(sizes)
+
+    async def read_bytes(self, key: str) -> bytes | None:
+        """A small object's bytes, or None when there is no such object."""
+        def read() -> bytes | None:
+            try:
+                response = self.client.get_object(self.bucket, key)
+            except S3Error as exc:
+                if exc.code == "NoSuchKey":
+                    return None
+                raise
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await asyncio.to_thread(read)
+
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.remove_object, self.bucket, key)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix`; returns how many there were."""
+        keys = await self.list_keys(prefix)
+        for key in keys:
+            await self.delete(key)
+        return len(keys)
+
+    async def presigned_put_url(self, key: str, expires: timedelta = timedelta(hours=1)) -> str:
+        return await asyncio.to_thread(
+            self.client.presigned_put_object, self.bucket, key, expires=expires
+        )
 
     async def presigned_url(self, key: str, expires: timedelta = timedelta(hours=1)) -> str:
         return await asyncio.to_thread(

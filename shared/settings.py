@@ -86,6 +86,14 @@ class Settings(BaseSettings):
         description="a running task not heard of for this long is retried elsewhere",
     )
 
+    # GATE Cloud-compatible jobs (/api/job): prices shown and charged, results kept
+    gate_price_setup: float = Field(default=0.0, ge=0, description="one-off price of a run")
+    gate_price_hour: float = Field(default=0.8, ge=0, description="price per processing hour")
+    gate_price_mib: float = Field(default=0.0, ge=0, description="price per MiB of input")
+    gate_results_days: int = Field(
+        default=30, ge=1, le=3650, description="how long a completed job's results are kept"
+    )
+
     # Logs
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

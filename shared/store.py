@@ -54,6 +54,16 @@ class Store:
         return self.db["job_bundles"]
 
     @property
+    def gate_jobs(self) -> AsyncCollection[Document]:
+        """Jobs of the GATE Cloud-style API: their configuration; each run is a job in `jobs`
+        under the same id."""
+        return self.db["gate_jobs"]
+
+    @property
+    def data_bundles(self) -> AsyncCollection[Document]:
+        return self.db["data_bundles"]
+
+    @property
     def idempotency(self) -> AsyncCollection[Document]:
         return self.db["idempotency"]
 
@@ -89,6 +99,9 @@ class Store:
         await self.job_bundles.create_index(
             [("organization_id", ASCENDING), ("name", ASCENDING)], unique=True
         )
+        await self.gate_jobs.create_index([("organization_id", ASCENDING), ("created", ASCENDING)])
+        await self.data_bundles.create_index(
+            [("organization_id", ASCENDING), ("created", ASCENDING)])
 
     async def _ensure_ttl(
         self, collection: AsyncCollection[Document], field: str, seconds: int

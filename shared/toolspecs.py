@@ -240,6 +240,56 @@ class ArchiveExtract(Params):
         return [v if v.startswith(".") else f".{v}" for v in (e.lower() for e in value)]
 
 
+def _s3_url(value: str) -> str:
+    split_s3_url(value)
+    return value
+
+
+S3Url = Annotated[str, AfterValidator(_s3_url)]
+GATE_INPUT_TYPES = ("ZIP", "TAR", "ARC")
+GATE_OUTPUT_TYPES = ("GATE_XML", "INLINE_XML", "XCES", "JSON", "MIMIR")
+
+
+class GateLocation(Params):
+    """An s3:// location of a GATE Cloud-style job: in the platform's storage, or (`own`) in
+    the user's bucket, reached with `credentials` or anonymously when there are none."""
+
+    url: S3Url
+    own: bool = False
+    credentials: Credentials | None = None
+
+
+class GateInput(Params):
+    id: str = Field(min_length=1, max_length=64)
+    source: S3Url = Field(description="the archive, in the platform's storage")
+    type: Literal["ZIP", "TAR", "ARC"]
+    encoding: str | None = None
+    mime_type_override: str | None = None
+    file_extensions: list[str] | None = Field(default=None, max_length=100)
+    mime_types: list[str] | None = Field(default=None, max_length=100)
+
+
+class GateOutput(Params):
+    id: str = Field(min_length=1, max_length=64)
+    type: Literal["GATE_XML", "INLINE_XML", "XCES", "JSON", "MIMIR"]
+    file_extension: str | None = Field(default=None, max_length=64)
+    annotation_selectors: list[str] | None = Field(default=None, max_length=100)
+    index_url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class GateAnnotate(Params):
+    """Runs a GATE Cloud-style job: the application's pipeline over every document of the
+    inputs, each output spec written under `output` (MIMIR: POSTed to its index)."""
+
+    application: GateLocation
+    inputs: list[GateInput] = Field(min_length=1, max_length=100)
+    outputs: list[GateOutput] = Field(min_length=1, max_length=100)
+    output: GateLocation
+    report: S3Url = Field(description="where the run's report goes, in the platform's storage")
+
+
 PARAMETERS: dict[str, type[Params]] = {
     "storage:get": StorageGet,
     "storage:put": StoragePut,
@@ -252,7 +302,11 @@ PARAMETERS: dict[str, type[Params]] = {
     "media:thumbnail": MediaThumbnail,
     "file:checksum": FileChecksum,
     "archive:extract": ArchiveExtract,
+    "gate:annotate": GateAnnotate,
 }
+# Tools that only the platform itself schedules (their parameters reach platform storage the
+# gateway has checked the caller may use); the jobs API refuses them.
+INTERNAL_TOOLS = frozenset({"gate:annotate"})
 
 # How often a task is tried when it fails transiently (or its worker is lost), and how long
 # to wait in between: doubling from `base_delay`, capped, with jitter.
@@ -261,6 +315,7 @@ RETRIES: dict[str, RetryPolicy] = {
     "storage:get": RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=60.0),
     "storage:put": RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=60.0),
     "debug:fail": RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=1.0),
+    "gate:annotate": RetryPolicy(max_attempts=3, base_delay=2.0, max_delay=30.0),
 }
 
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from services.gateway import me
+from services.gateway.gatecloud import schemas as gate_schemas
 from services.gateway.routes import Route
 from shared.jobs import Status
 from shared.jobspec import JobSpec
@@ -95,8 +96,9 @@ def _operation(route: Route) -> dict[str, Any]:
         "summary": route.summary,
         "operationId": route.handler.__name__,
         "responses": {
-            str(code): {"description": schema,
-                        "content": {"application/json": {"schema": _ref(schema)}}}
+            str(code): ({"description": schema,
+                         "content": {"application/json": {"schema": _ref(schema)}}}
+                        if schema else {"description": "no content"})
             for code, schema in route.responses.items()
         },
     }
@@ -132,7 +134,7 @@ def openapi_document(routes: list[Route], server_url: str) -> dict[str, Any]:
                         "TaskLogs": TASK_LOGS, "JobLog": JOB_LOG,
                         "Bundle": BUNDLE, "NewBundle": NEW_BUNDLE, "JobMetrics": JOB_METRICS,
                         "BundleList": {"type": "array", "items": BUNDLE},
-                        "Error": ERROR, "Me": me.SCHEMA,
+                        "Error": ERROR, "Me": me.SCHEMA, **gate_schemas.SCHEMAS,
                         **{f"{name.replace(':', '.')}.parameters": schema
                            for name, schema in tool_schemas().items()}},
         },

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from services.gateway import bundles, forwarding, me, views
+from services.gateway.gatecloud import control, data, jobs, specs
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -70,6 +71,70 @@ ROUTES: list[Route] = [
     Route("GET", "/api/me", me.me,
           "The caller: user, and each organization with the roles held in it",
           responses={200: "Me", 401: "Error"}),
+]
+
+# The GATE Cloud-style API (seed 004): JSON, or XML with `Accept`/`Content-Type:
+# application/xml`.
+GATE_JOB = "GateJob"
+COMMON = {401: "Error", 404: "Error"}
+CHANGE = {400: "Error", 401: "Error", 404: "Error", 409: "Error"}
+ROUTES += [
+    Route("GET", "/api/job", jobs.list_jobs, "List jobs in the given states (§2)",
+          responses={200: "GateJobList", 400: "Error", 401: "Error"},
+          query=(("state", "string"),)),
+    Route("POST", "/api/job", jobs.create_job, "Create a RESERVED job", request_schema="NewJob",
+          responses={201: GATE_JOB, 400: "Error", 401: "Error", 403: "Error"}),
+    Route("GET", "/api/job/{job_id}", jobs.get_job, "A job's details (§3.1)",
+          responses={200: GATE_JOB, **COMMON}),
+    Route("POST", "/api/job/{job_id}", jobs.rename_job, "Rename a job (§3.2)",
+          request_schema="JobChanges", responses={200: GATE_JOB, **CHANGE}),
+    Route("DELETE", "/api/job/{job_id}", jobs.delete_job, "Delete a job (state DELETED)",
+          responses={204: "", **CHANGE}),
+    Route("GET", "/api/job/{job_id}/application", jobs.get_application,
+          "The application's location, with a fresh putUrl for an uploaded one (§4.1)",
+          responses={200: "Application", **COMMON}),
+    Route("POST", "/api/job/{job_id}/application", jobs.set_application,
+          "Upload an application here, or use one in your own bucket (§4.2)",
+          request_schema="ApplicationChange", responses={200: "Application", **CHANGE}),
+    Route("GET", "/api/job/{job_id}/outputDirectory", jobs.get_output_directory,
+          "Where results go (§5.1)", responses={200: "OutputDirectory", **COMMON}),
+    Route("POST", "/api/job/{job_id}/outputDirectory", jobs.set_output_directory,
+          "The default location or your own bucket (§5.2)",
+          request_schema="OutputDirectoryChange", responses={200: "OutputDirectory", **CHANGE}),
+    *[route for kind, schema in (("input", "InputSpec"), ("output", "OutputSpec"))
+      for route in (
+          Route("GET", f"/api/job/{{job_id}}/{kind}", specs.list_specs,
+                f"The job's {kind} specifications (§6-7)",
+                responses={200: f"{schema}List", **COMMON}),
+          Route("POST", f"/api/job/{{job_id}}/{kind}", specs.add_spec,
+                f"Add an {kind} specification: 303 to its URL",
+                request_schema=schema, responses={303: f"{schema}View", **CHANGE}),
+          Route("GET", f"/api/job/{{job_id}}/{kind}/{{spec_id}}", specs.get_spec,
+                f"An {kind} specification", responses={200: f"{schema}View", **COMMON}),
+          Route("POST", f"/api/job/{{job_id}}/{kind}/{{spec_id}}", specs.change_spec,
+                f"Change an {kind} specification (null unsets a key)",
+                request_schema=schema, responses={200: f"{schema}View", **CHANGE}),
+          Route("DELETE", f"/api/job/{{job_id}}/{kind}/{{spec_id}}", specs.delete_spec,
+                f"Delete an {kind} specification", responses={204: "", **CHANGE}),
+      )],
+    Route("POST", "/api/job/{job_id}/control", control.control,
+          "start (READY), resume (SUSPENDED), stop (ACTIVE) or reset (COMPLETED) (§8)",
+          request_schema="Control", responses={204: "", **CHANGE}),
+    Route("GET", "/api/job/{job_id}/reports", control.list_reports,
+          "URLs of the job's reports (§10)", responses={200: "ReportList", **COMMON}),
+    Route("GET", "/api/job/{job_id}/reports/summary", control.summary_report,
+          "The summary report of the job's run", responses={200: "SummaryReport", **COMMON}),
+    Route("POST", "/api/data", data.create_bundle,
+          "Create a data bundle; PUT its file to the answer's putUrl",
+          request_schema="NewDataBundle",
+          responses={201: "DataBundle", 400: "Error", 401: "Error", 403: "Error"}),
+    Route("GET", "/api/data", data.list_bundles, "The caller's data bundles",
+          responses={200: "DataBundleList", 401: "Error"}),
+    Route("GET", "/api/data/{bundle_id}", data.get_bundle,
+          "A data bundle, its files and their download URLs",
+          responses={200: "DataBundle", **COMMON}),
+    Route("DELETE", "/api/data/{bundle_id}", data.delete_bundle,
+          "Delete a data bundle and its files", responses={204: "", **COMMON}),
 ]
 
 

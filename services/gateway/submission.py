@@ -15,6 +15,7 @@ from shared.jobs import new_job_document, new_job_id
 from shared.jobspec import JobSpec
 from shared.settings import Settings
 from shared.store import Document, Store
+from shared.toolspecs import INTERNAL_TOOLS
 from shared.validation import InvalidJob, validate_job
 
 
@@ -31,9 +32,15 @@ async def read_json(request: web.Request) -> Any:
 
 def parse_spec(payload: Any, settings: Settings) -> JobSpec:
     try:
-        return validate_job(payload, settings.regions)
+        spec = validate_job(payload, settings.regions)
     except InvalidJob as exc:
         raise bad_request(exc.errors) from None
+    internal = [{"field": f"tasks.{index}.tool",
+                 "message": f"{task.tool!r} runs only through the GATE Cloud API (/api/job)"}
+                for index, task in enumerate(spec.tasks) if task.tool in INTERNAL_TOOLS]
+    if internal:
+        raise bad_request(internal)
+    return spec
 
 
 def choose_organization(principal: Principal, spec: JobSpec) -> Membership:

@@ -9,6 +9,7 @@ from aiohttp import web
 from pymongo import DESCENDING
 
 from services.gateway import idempotency, outbox
+from services.gateway.jobcontrol import cancel_job, rerun_job
 from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from services.gateway.submission import build_job, parse_spec, read_json
 from shared.api import ApiError, bad_request, int_query, not_found
@@ -17,17 +18,11 @@ from shared.jobmetrics import job_metrics
 from shared.jobs import (
     FINAL,
     Status,
-    new_task,
-    ordered_tasks,
     parse_status,
-    task_key,
-    task_path,
 )
 from shared.jobspec import JobSpec
 from shared.jobview import render_job
-from shared.messages import CancelTask, JobControl
 from shared.store import Document
-from shared.topology import CONTROL_EXCHANGE, JOBS_EXCHANGE
 
 log = structlog.get_logger(__name__)
 DEFAULT_PAGE_SIZE = 20
@@ -150,30 +145,11 @@ def _finished_or_conflict(job: Document, action: str) -> None:
 
 
 async def restart_job(request: web.Request) -> web.Response:
-    """Same id, tasks reset, run again. The reset is a compare-and-set from a final status,
-    a state the scheduler never writes again, so ownership of running jobs stays its own."""
     job = await visible_job(request)
     _finished_or_conflict(job, "restart")
-    runs = job.get("runs", 1)
-    reset: Document = {"status": int(Status.QUEUED), "finished": None, "notified": None,
-                       "runs": runs + 1}
-    for task in ordered_tasks(job):
-        fresh = new_task(task["id"], task["tool"], task["parameters"])
-        # `attempt` keeps growing across runs: it fences late messages of the last run.
-        fresh.update(attempt=task["attempt"], attempt_base=task["attempt"])
-        reset[f"tasks.{task_key(task['id'])}"] = fresh
-    store = request.app[STORE]
-    result = await store.jobs.update_one(
-        {"_id": job["_id"], "status": job["status"], "runs": runs},
-        {"$set": reset, "$currentDate": {"modified": True}},
-    )
-    if result.modified_count == 0:
-        raise ApiError(409, "the job changed while restarting it; try again")
-    await request.app[BROKER].publisher.publish(JOBS_EXCHANGE, "job.control", JobControl(
-        job_id=job["_id"], action="restart", requested_by=request[PRINCIPAL].user_id,
-    ))
-    restarted = await store.jobs.find_one({"_id": job["_id"]})
-    return web.json_response(await job_json(request, restarted or job))
+    restarted = await rerun_job(request.app[STORE], request.app[BROKER].publisher, job,
+                                request[PRINCIPAL].user_id)
+    return web.json_response(await job_json(request, restarted))
 
 
 async def resubmit_job(request: web.Request) -> web.Response:
@@ -192,36 +168,12 @@ async def resubmit_job(request: web.Request) -> web.Response:
 
 
 async def stop_job(request: web.Request) -> web.Response:
-    """Cancel a queued or running job: it and its unfinished tasks end Cancelled, and the
-    worker running its task is told to stop it. The update is conditional on every task's
-    status as read, so a task that ends meanwhile is never overwritten; it is tried again
-    with what was read afresh."""
-    store = request.app[STORE]
-    for _ in range(STOP_ATTEMPTS):
-        job = await visible_job(request)
-        if Status(job["status"]).is_final:
-            raise ApiError(409, f"cannot stop a job that is {Status(job['status']).text}")
-        condition: Document = {"_id": job["_id"], "status": job["status"]}
-        changes: Document = {"status": int(Status.CANCELLED)}
-        for task in ordered_tasks(job):
-            condition[task_path(task["id"], "status")] = task["status"]
-            if not Status(task["status"]).is_final:
-                changes[task_path(task["id"], "status")] = int(Status.CANCELLED)
-                changes[task_path(task["id"], "error")] = {
-                    "class": "Cancelled", "message": "stopped on request"}
-        result = await store.jobs.update_one(
-            condition, {"$set": changes, "$currentDate": {"modified": True, "finished": True}}
-        )
-        if result.modified_count:
-            break
-    else:
-        raise ApiError(409, "the job kept changing while stopping it; try again")
-    await request.app[BROKER].publisher.publish(
-        CONTROL_EXCHANGE, "", CancelTask(job_id=job["_id"])
-    )
-    log.info("job stopped", job_id=job["_id"])
-    stopped = await store.jobs.find_one({"_id": job["_id"]})
-    return web.json_response(await job_json(request, stopped or job))
+    """Cancel a queued or running job: it and its unfinished tasks end Cancelled."""
+    stopped = await cancel_job(request.app[STORE], request.app[BROKER].publisher, {
+        "_id": request.match_info["job_id"],
+        "organization_id": {"$in": request[PRINCIPAL].organization_ids},
+    })
+    return web.json_response(await job_json(request, stopped))
 
 
 async def job_metrics_view(request: web.Request) -> web.Response:

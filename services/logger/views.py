@@ -3,7 +3,7 @@
 - `GET /api/jobs/{id}/tasks/{task_id}/logs/`: `{"logs": [{"timestamp", "message"}], "next"}`,
   oldest first, with `?limit=` and `?cursor=` (seed 000).
 - `GET /api/job/{id}/log`: `[{"date", "message"}]`, newest first, with `?from=` and `?to=`
-  (seed 004, section 9)."""
+  (seed 004, section 9), or `<log><entry date="…">…</entry></log>` when XML is asked for."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from shared.auth import PRINCIPAL
 from shared.jobs import task_key
 from shared.ratelimit import RateLimiter
 from shared.store import Document
+from shared.xmlforms import respond
 
 LIMITER = web.AppKey("limiter", RateLimiter)
 DEFAULT_LIMIT = 1000
@@ -118,14 +119,28 @@ async def task_logs(request: web.Request) -> web.Response:
     }, headers=headers)
 
 
+async def visible_job_id(request: web.Request) -> str:
+    """The job log's job: a job of the core, or a GATE Cloud-style job not yet started
+    (whose log holds only what its API did)."""
+    store = request.app[STORE]
+    query = {"_id": request.match_info["job_id"],
+             "organization_id": {"$in": request[PRINCIPAL].organization_ids}}
+    job = (await store.jobs.find_one(query, projection={"_id": 1})
+           or await store.gate_jobs.find_one(query, projection={"_id": 1}))
+    if job is None:
+        raise not_found(f"job {request.match_info['job_id']!r}")
+    return str(job["_id"])
+
+
 async def job_log(request: web.Request) -> web.Response:
+    """Newest first; XML (`<log><entry date="…">message</entry></log>`) when asked."""
     headers = await limited(request)
-    job = await visible_job(request)
+    job_id = await visible_job_id(request)
     start, end = parse_moment(request, "from"), parse_moment(request, "to")
     if start and end and start > end:
         raise bad_request([{"field": "from", "message": "is after 'to'"}])
     limit = int_query(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    query: dict[str, Any] = {"job_id": job["_id"]}
+    query: dict[str, Any] = {"job_id": job_id}
     window: dict[str, datetime] = {}
     if start:
         window["$gte"] = start
@@ -135,10 +150,9 @@ async def job_log(request: web.Request) -> web.Response:
         query["timestamp"] = window
     found = await request.app[STORE].logs.find(query).sort(
         [("timestamp", DESCENDING), ("position", DESCENDING)]).limit(limit).to_list()
-    return web.json_response(
-        [{"date": iso_date(e["timestamp"]), "message": e["message"]} for e in found],
-        headers=headers,
-    )
+    entries = [{"date": iso_date(e["timestamp"]), "message": e["message"]} for e in found]
+    return respond(request, entries, "log", headers=headers,
+                   xml=[{"@date": e["date"], "#text": e["message"]} for e in entries])
 
 
 def add_log_routes(app: web.Application) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from services.worker.context import ToolContext
+from services.worker.tools.annotate import gate_annotate
 from services.worker.tools.debug import debug_fail, debug_log, debug_sleep
 from services.worker.tools.files import archive_extract, file_checksum
 from services.worker.tools.media import (
@@ -31,5 +32,6 @@ TOOLS: dict[str, ToolFunction] = {
     "media:thumbnail": media_thumbnail,
     "file:checksum": file_checksum,
     "archive:extract": archive_extract,
+    "gate:annotate": gate_annotate,
 }
 

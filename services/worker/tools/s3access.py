@@ -52,19 +52,28 @@ async def locate(context: ToolContext, bucket: str, credentials: Credentials | N
     """The client for `bucket`: the platform's, unless the task brings S3 credentials."""
     if credentials is None or credentials.access_key is None:
         return S3Location(context.objects.client, bucket, bucket == context.objects.bucket)
+    return await locate_own(context, bucket, credentials)
+
+
+async def locate_own(
+    context: ToolContext, bucket: str, credentials: Credentials | None
+) -> S3Location:
+    """The client for a bucket of the user's: with the credentials given, or anonymous
+    (never the platform's own keys) when there are none."""
     settings = context.settings
-    endpoint = credentials.endpoint or settings.s3_endpoint
-    if credentials.endpoint:
+    endpoint = (credentials.endpoint if credentials else None) or settings.s3_endpoint
+    if credentials is not None and credentials.endpoint:
         await asyncio.to_thread(_check_endpoint, endpoint, settings.allow_private_networks)
     split = urlsplit(endpoint)
+    secret = credentials.secret_key if credentials else None
+    token = credentials.session_token if credentials else None
     client = Minio(
         split.netloc,
-        access_key=credentials.access_key,
-        secret_key=credentials.secret_key.get_secret_value() if credentials.secret_key else None,
-        session_token=(credentials.session_token.get_secret_value()
-                       if credentials.session_token else None),
+        access_key=credentials.access_key if credentials else None,
+        secret_key=secret.get_secret_value() if secret else None,
+        session_token=token.get_secret_value() if token else None,
         secure=split.scheme == "https",
-        region=credentials.region or settings.s3_region,
+        region=(credentials.region if credentials else None) or settings.s3_region,
         http_client=urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=10, read=120),
             retries=urllib3.Retry(total=3, backoff_factor=0.5,

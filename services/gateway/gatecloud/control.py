@@ -1,0 +1,199 @@
+"""§8 and §10 of the seed: starting, stopping, resuming and resetting a job, and its reports.
+
+A start runs the job as a job of the core under the same id with one `gate:annotate` task
+(a later start runs that core job again, with the configuration as it is then); a stop
+cancels that run, keeping what it wrote; a reset deletes the supplementary files (reports)
+and makes the job configurable again; its result bundles stay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from services.gateway.gatecloud.bodies import Control, read_body, split_list
+from services.gateway.gatecloud.jobs import change
+from services.gateway.gatecloud.records import (
+    CONFIGURING,
+    STARTED,
+    current,
+    default_output_prefix,
+    job_url,
+    log_event,
+    missing_parts,
+    read_run_report,
+    reports_prefix,
+    run_report_key,
+    state_of,
+    usage,
+    visible_gate_job,
+)
+from services.gateway.jobcontrol import cancel_job, rerun_job
+from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
+from services.gateway.views import store_and_publish
+from shared.api import ApiError
+from shared.auth import PRINCIPAL
+from shared.jobs import Status, new_job_document
+from shared.jobspec import JobSpec, TaskSpec
+from shared.store import Document
+from shared.toolspecs import GateAnnotate
+from shared.xmlforms import respond
+
+VALID_STATES = {"start": ("READY",), "resume": ("SUSPENDED",), "stop": ("ACTIVE",),
+                "reset": ("COMPLETED",)}
+GATE_TAG = "gate"
+MAX_LISTED_FAILURES = 1000
+
+
+def credentials(place: Document) -> dict[str, Any] | None:
+    """The own bucket's keys as the worker's tool takes them (none: anonymous access)."""
+    found = {"access_key": place.get("accessKey"), "secret_key": place.get("secretKey"),
+             "endpoint": place.get("endpoint")}
+    found = {key: value for key, value in found.items() if value}
+    return found or None
+
+
+async def task_parameters(request: web.Request, job: Document, start: int) -> dict[str, Any]:
+    """`gate:annotate`'s parameters for the job as configured now."""
+    bucket = request.app[OBJECTS].bucket
+    application = job["application"]
+    if application["kind"] == "upload":
+        app_location: Document = {"url": f"s3://{bucket}/{application['key']}"}
+    else:
+        app_location = {"url": application["location"], "own": True,
+                        "credentials": credentials(application)}
+    bundles = {bundle["_id"]: bundle async for bundle in request.app[STORE].data_bundles.find(
+        {"_id": {"$in": [spec["sourceBundle"] for spec in job["inputs"]]}})}
+    inputs = []
+    for spec in job["inputs"]:
+        bundle = bundles.get(spec["sourceBundle"])
+        if bundle is None:
+            raise ApiError(409, f"input {spec['id']}: data bundle {spec['sourceBundle']!r} "
+                                "was deleted; delete or change the input")
+        inputs.append({
+            "id": spec["id"], "source": f"s3://{bucket}/{bundle['prefix']}{bundle['fileName']}",
+            "type": spec["type"], "encoding": spec.get("encoding"),
+            "mime_type_override": spec.get("mimeTypeOverride"),
+            "file_extensions": split_list(spec.get("fileExtensions")),
+            "mime_types": split_list(spec.get("mimeTypes")),
+        })
+    outputs = [{
+        "id": spec["id"], "type": spec["type"], "file_extension": spec.get("fileExtension"),
+        "annotation_selectors": split_list(spec.get("annotationSelectors")),
+        "index_url": spec.get("indexUrl"), "username": spec.get("username"),
+        "password": spec.get("password"),
+    } for spec in job["outputs"]]
+    directory = job["output_directory"]
+    output: Document = ({"url": f"s3://{bucket}/{default_output_prefix(job, start)}"}
+                        if directory is None else
+                        {"url": directory["location"], "own": True,
+                         "credentials": credentials(directory)})
+    parameters = {"application": app_location, "inputs": inputs, "outputs": outputs,
+                  "output": output, "report": f"s3://{bucket}/{run_report_key(job)}"}
+    GateAnnotate.model_validate(parameters)
+    return parameters
+
+
+async def uploads_missing(request: web.Request, job: Document,
+                          parameters: dict[str, Any]) -> list[str]:
+    """What was announced but never uploaded: the application, an input's archive."""
+    objects = request.app[OBJECTS]
+    missing = []
+    if job["application"]["kind"] == "upload":
+        if not await objects.list_keys(job["application"]["key"]):
+            missing.append("the application's file (PUT it to the putUrl of …/application)")
+    for spec in parameters["inputs"]:
+        key = spec["source"].split("/", 3)[3]
+        if not await objects.list_keys(key):
+            missing.append(f"the archive of input {spec['id']} (PUT it to its bundle's putUrl)")
+    return missing
+
+
+async def launch(request: web.Request, job: Document, core: Document | None) -> None:
+    """Run the job: its first run creates the core job, later ones run it again."""
+    start = job["starts"] + 1
+    parameters = await task_parameters(request, job, start)
+    if missing := await uploads_missing(request, job, parameters):
+        raise ApiError(409, "cannot start: missing " + "; ".join(missing),
+                       details={"missing": missing})
+    job = await change(request, job, {"phase": STARTED, "starts": start})
+    await request.app[OBJECTS].delete_prefix(reports_prefix(job))
+    store, principal = request.app[STORE], request[PRINCIPAL]
+    if core is None:
+        spec = JobSpec(tasks=[TaskSpec(tool="gate:annotate", parameters=parameters)],
+                       tags=[GATE_TAG])
+        document = new_job_document(
+            job["_id"], spec, region=request.app[SETTINGS].default_region,
+            organization_id=job["organization_id"], organization=job["organization"],
+            user_id=principal.user_id, user=principal.user, job_bundle_id=None,
+            job_bundle=None, now=datetime.now(UTC),
+        )
+        await store_and_publish(request, document)
+    else:
+        await rerun_job(store, request.app[BROKER].publisher, core, principal.user_id,
+                        {1: parameters})
+    await log_event(store, job["_id"], f"run {start} started")
+
+
+async def control(request: web.Request) -> web.Response:
+    body = await read_body(request, "control", Control)
+    job, core = await current(request, await visible_gate_job(request))
+    state = state_of(job, core)
+    valid = VALID_STATES[body.action]
+    if state not in valid:
+        details: dict[str, object] = {"state": state, "validStates": list(valid)}
+        message = f"cannot {body.action} a job that is {state}; valid in: {', '.join(valid)}"
+        if body.action == "start" and state == "RESERVED":
+            details["missing"] = missing_parts(job)
+            message += "; it still needs " + ", ".join(missing_parts(job))
+        raise ApiError(409, message, details=details)
+    store = request.app[STORE]
+    if body.action in {"start", "resume"}:
+        await launch(request, job, core)
+    elif body.action == "stop":
+        await cancel_job(store, request.app[BROKER].publisher, {"_id": job["_id"]})
+        await log_event(store, job["_id"], "stopped on request; results written so far kept")
+    else:
+        await change(request, job, {"phase": CONFIGURING})
+        await request.app[OBJECTS].delete_prefix(reports_prefix(job))
+        await log_event(store, job["_id"], "reset: reports deleted, result bundles kept")
+    return web.Response(status=204)
+
+
+def report_url(request: web.Request, job_id: str) -> str:
+    return f"{job_url(request, job_id)}/reports/summary"
+
+
+async def list_reports(request: web.Request) -> web.Response:
+    """§10: the supplementary files of the current run (none before a start or after a
+    reset)."""
+    job = await visible_gate_job(request)
+    listed = [report_url(request, job["_id"])] if job["phase"] == STARTED else []
+    return respond(request, listed, "reports")
+
+
+async def summary_report(request: web.Request) -> web.Response:
+    """The run's summary: documents processed, failed and why, annotations, time, bytes."""
+    job, core = await current(request, await visible_gate_job(request))
+    if job["phase"] != STARTED:
+        raise ApiError(404, "no report: the job has not run since it was created or reset")
+    state = state_of(job, core)
+    report = await read_run_report(request, job)
+    seconds, read = usage(job, core, state)
+    failures = report.get("failures", [])[:MAX_LISTED_FAILURES]
+    summary = {
+        "job": job_url(request, job["_id"]), "name": job["name"], "state": state,
+        "run": job["starts"],
+        "runStatus": Status(core["status"]).text if core is not None else None,
+        "documentsProcessed": report.get("documentsProcessed", 0),
+        "documentsFailed": report.get("documentsFailed", 0),
+        "annotations": report.get("annotationsWritten", 0),
+        "filesWritten": report.get("filesWritten", 0),
+        "documentsIndexed": report.get("documentsIndexed", 0),
+        "bytesRead": report.get("bytesRead", 0),
+        "runSeconds": report.get("seconds"),
+        "timeUsed": round(seconds, 3), "bytesUsed": read,
+        "failures": failures,
+    }
+    return respond(request, summary, "report")

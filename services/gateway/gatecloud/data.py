@@ -1,0 +1,86 @@
+"""Data bundles, the seed's "data API": an UPLOAD bundle is one file (an archive of documents
+for a job's input) uploaded with a presigned `putUrl`; a RESULT bundle holds the files a job
+run wrote to the default location. `/api/data` lists, `/api/data/{id}` shows (with download
+URLs) and deletes (204, files too)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from services.gateway.bundles import membership_for
+from services.gateway.gatecloud.bodies import NewBundle, read_body
+from services.gateway.gatecloud.records import bundle_url, job_url
+from services.gateway.keys import OBJECTS, STORE
+from shared.api import not_found
+from shared.auth import PRINCIPAL
+from shared.jobs import new_job_id
+from shared.jobview import iso
+from shared.store import Document
+from shared.xmlforms import respond
+
+
+async def bundle_view(request: web.Request, bundle: Document) -> dict[str, Any]:
+    objects = request.app[OBJECTS]
+    files = []
+    for key, size in await objects.list_sizes(bundle["prefix"]):
+        files.append({"name": key.removeprefix(bundle["prefix"]), "size": size,
+                      "url": await objects.presigned_url(key)})
+    view: dict[str, Any] = {
+        "id": bundle["_id"], "url": bundle_url(request, bundle["_id"]), "name": bundle["name"],
+        "type": bundle["kind"], "dateCreated": iso(bundle["created"]),
+        "size": sum(file["size"] for file in files), "files": files,
+    }
+    if bundle["kind"] == "UPLOAD":
+        view["fileName"] = bundle["fileName"]
+        view["uploaded"] = bool(files)
+        view["putUrl"] = await objects.presigned_put_url(bundle["prefix"] + bundle["fileName"])
+    else:
+        view["job"] = job_url(request, bundle["job_id"])
+    return view
+
+
+async def visible_bundle(request: web.Request) -> Document:
+    bundle_id = request.match_info["bundle_id"].removeprefix("D-")
+    bundle = await request.app[STORE].data_bundles.find_one({
+        "_id": bundle_id, "organization_id": {"$in": request[PRINCIPAL].organization_ids},
+    })
+    if bundle is None:
+        raise not_found(f"data bundle {bundle_id!r}")
+    return bundle
+
+
+async def create_bundle(request: web.Request) -> web.Response:
+    """A bundle waiting for its file: PUT it (`application/octet-stream`) to `putUrl`."""
+    body = await read_body(request, "bundle", NewBundle)
+    member = membership_for(request[PRINCIPAL], body.organization)
+    bundle_id = new_job_id()
+    bundle = {"_id": bundle_id, "name": body.name, "organization_id": member.organization_id,
+              "kind": "UPLOAD", "prefix": f"data/{bundle_id}/", "fileName": body.fileName,
+              "job_id": None, "created": datetime.now(UTC)}
+    await request.app[STORE].data_bundles.insert_one(bundle)
+    return respond(request, await bundle_view(request, bundle), "bundle", status=201,
+                   headers={"Location": bundle_url(request, bundle_id)})
+
+
+async def get_bundle(request: web.Request) -> web.Response:
+    return respond(request, await bundle_view(request, await visible_bundle(request)), "bundle")
+
+
+async def list_bundles(request: web.Request) -> web.Response:
+    found = await request.app[STORE].data_bundles.find(
+        {"organization_id": {"$in": request[PRINCIPAL].organization_ids}}
+    ).sort([("created", 1), ("_id", 1)]).to_list()
+    return respond(request, [{"id": bundle["_id"], "url": bundle_url(request, bundle["_id"]),
+                              "name": bundle["name"], "type": bundle["kind"]}
+                             for bundle in found], "bundles")
+
+
+async def delete_bundle(request: web.Request) -> web.Response:
+    """The bundle and its files; inputs that name it fail to start until changed."""
+    bundle = await visible_bundle(request)
+    await request.app[OBJECTS].delete_prefix(bundle["prefix"])
+    await request.app[STORE].data_bundles.delete_one({"_id": bundle["_id"]})
+    return web.Response(status=204)

@@ -1,0 +1,245 @@
+"""A GATE Cloud-style job: its stored configuration, its state (derived from the configuration
+and from the core job that runs it), its accounting, and its shape in the API (§3).
+
+States: RESERVED (configuration incomplete), READY (an application, an input and an output),
+ACTIVE (its run is queued or running), COMPLETED (its run ended: completed, failed or
+stopped), SUSPENDED (set by the system; resumable), DELETED. A run that ended is *settled*
+once: its time and bytes added to the job's, its results made a data bundle."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from pymongo.errors import DuplicateKeyError
+
+from services.gateway.keys import OBJECTS, SETTINGS, STORE
+from services.gateway.views import base_url
+from shared.api import bad_request, not_found
+from shared.auth import PRINCIPAL
+from shared.jobs import Status, ordered_tasks
+from shared.jobview import iso
+from shared.store import Document, Store
+
+STATES = ("RESERVED", "READY", "ACTIVE", "COMPLETED", "DELETED", "SUSPENDED")
+DEFAULT_STATES = ("RESERVED", "READY", "ACTIVE", "COMPLETED")
+# Stored phases; READY/RESERVED and ACTIVE/COMPLETED are told apart when read.
+CONFIGURING, STARTED, SUSPENDED, DELETED = "configuring", "started", "suspended", "deleted"
+MIB = 1024 * 1024
+SYSTEM_TASK = 0
+
+
+def new_gate_job(
+    job_id: str, name: str, organization_id: str, organization: str, user_id: str,
+    prices: dict[str, float],
+) -> Document:
+    now = datetime.now(UTC)
+    return {
+        "_id": job_id, "name": name, "uuid": str(uuid.uuid4()),
+        "organization_id": organization_id, "organization": organization, "user_id": user_id,
+        "phase": CONFIGURING, "created": now, "completed": None,
+        "application": None, "output_directory": None, "inputs": [], "outputs": [],
+        "next_spec": 1, "version": 0, "price": prices,
+        # Starts through this API; core runs (`runs` of the core job) settled so far.
+        "starts": 0, "settled_runs": 0, "used_seconds": 0.0, "used_bytes": 0,
+        "result_bundle": None,
+    }
+
+
+def files_prefix(job: Document) -> str:
+    """Where the job's own files go in the platform's storage (the seed: under its uuid)."""
+    return f"gate/{job['uuid']}/"
+
+
+def reports_prefix(job: Document) -> str:
+    return files_prefix(job) + "reports/"
+
+
+def run_report_key(job: Document) -> str:
+    return reports_prefix(job) + "run.json"
+
+
+def default_output_prefix(job: Document, start: int) -> str:
+    return files_prefix(job) + f"results/run-{start}/"
+
+
+def missing_parts(job: Document) -> list[str]:
+    missing = []
+    if job["application"] is None:
+        missing.append("an application (POST …/application)")
+    if not job["inputs"]:
+        missing.append("an input (POST …/input)")
+    if not job["outputs"]:
+        missing.append("an output (POST …/output)")
+    return missing
+
+
+def state_of(job: Document, core: Document | None) -> str:
+    phase = job["phase"]
+    if phase == DELETED:
+        return "DELETED"
+    if phase == SUSPENDED:
+        return "SUSPENDED"
+    if phase == CONFIGURING:
+        return "RESERVED" if missing_parts(job) else "READY"
+    if core is not None and not Status(core["status"]).is_final:
+        return "ACTIVE"
+    return "COMPLETED"
+
+
+def run_seconds(core: Document, now: datetime) -> float:
+    """Processing time of the core job's current run: each task from start to end."""
+    total = 0.0
+    for task in ordered_tasks(core):
+        started = task.get("started")
+        if not isinstance(started, datetime):
+            continue
+        ended = task.get("finished") or core.get("finished") or now
+        if isinstance(ended, datetime):
+            total += max(0.0, (ended - started).total_seconds())
+    return total
+
+
+def parse_states(request: web.Request) -> tuple[str, ...]:
+    asked = [s.strip().upper() for value in request.query.getall("state", [])
+             for s in value.split(",") if s.strip()]
+    unknown = sorted(set(asked) - set(STATES))
+    if unknown:
+        raise bad_request([{"field": "state", "message": f"unknown state(s) {', '.join(unknown)};"
+                            f" states are {', '.join(STATES)}"}])
+    return tuple(asked) or DEFAULT_STATES
+
+
+async def visible_gate_job(request: web.Request) -> Document:
+    job = await request.app[STORE].gate_jobs.find_one({
+        "_id": request.match_info["job_id"],
+        "organization_id": {"$in": request[PRINCIPAL].organization_ids},
+    })
+    if job is None:
+        raise not_found(f"job {request.match_info['job_id']!r}")
+    return job
+
+
+async def core_jobs(store: Store, jobs: list[Document]) -> dict[str, Document]:
+    started = [job["_id"] for job in jobs if job["starts"]]
+    if not started:
+        return {}
+    found = await store.jobs.find({"_id": {"$in": started}}).to_list()
+    return {core["_id"]: core for core in found}
+
+
+async def read_run_report(request: web.Request, job: Document) -> dict[str, Any]:
+    raw = await request.app[OBJECTS].read_bytes(run_report_key(job))
+    if raw is None:
+        return {}
+    try:
+        report = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
+async def settle(request: web.Request, job: Document, core: Document | None) -> Document:
+    """A started job whose core run ended, settled (once, whoever reads it first): the run's
+    time and bytes added, its results in the default location made a data bundle."""
+    if (job["phase"] != STARTED or core is None or not Status(core["status"]).is_final
+            or core["runs"] == job["settled_runs"]):
+        return job
+    store = request.app[STORE]
+    report = await read_run_report(request, job)
+    seconds = run_seconds(core, datetime.now(UTC))
+    read = int(report.get("bytesRead", 0) or 0)
+    bundle_id = None
+    if job["output_directory"] is None:
+        bundle_id = f"{job['_id']}.{job['starts']}"
+    claimed = await store.gate_jobs.update_one(
+        {"_id": job["_id"], "settled_runs": job["settled_runs"], "phase": STARTED},
+        {"$set": {"settled_runs": core["runs"], "result_bundle": bundle_id,
+                  "last_run": {"seconds": seconds, "bytes": read,
+                               "status": Status(core["status"]).text}},
+         "$inc": {"used_seconds": seconds, "used_bytes": read},
+         "$currentDate": {"completed": True}},
+    )
+    if claimed.modified_count and bundle_id is not None:
+        try:
+            await store.data_bundles.insert_one({
+                "_id": bundle_id, "name": f"Results of {job['name']} (run {job['starts']})",
+                "organization_id": job["organization_id"], "kind": "RESULT",
+                "prefix": default_output_prefix(job, job["starts"]), "fileName": None,
+                "job_id": job["_id"], "created": datetime.now(UTC),
+            })
+        except DuplicateKeyError:
+            pass
+    return await store.gate_jobs.find_one({"_id": job["_id"]}) or job
+
+
+async def current(request: web.Request, job: Document) -> tuple[Document, Document | None]:
+    """The job settled if its run ended, and the core job of its runs (None before any)."""
+    core = (await core_jobs(request.app[STORE], [job])).get(job["_id"])
+    return await settle(request, job, core), core
+
+
+def job_url(request: web.Request, job_id: str) -> str:
+    return f"{base_url(request)}/api/job/{job_id}"
+
+
+def bundle_url(request: web.Request, bundle_id: str) -> str:
+    return f"{base_url(request)}/api/data/{bundle_id}"
+
+
+def usage(job: Document, core: Document | None, state: str) -> tuple[float, int]:
+    seconds, read = float(job["used_seconds"]), int(job["used_bytes"])
+    if state == "ACTIVE" and core is not None:
+        seconds += run_seconds(core, datetime.now(UTC))
+    return seconds, read
+
+
+def job_details(request: web.Request, job: Document, core: Document | None) -> dict[str, Any]:
+    """§3.1's keys: dates and results only once COMPLETED, usage once started."""
+    state = state_of(job, core)
+    details: dict[str, Any] = {
+        "id": job["_id"], "url": job_url(request, job["_id"]), "name": job["name"],
+        "uuid": job["uuid"], "state": state, "price": dict(job["price"]),
+        "dateCreated": iso(job["created"]),
+    }
+    if state == "COMPLETED" and job.get("completed"):
+        completed: datetime = job["completed"]
+        kept = timedelta(days=request.app[SETTINGS].gate_results_days)
+        details["dateCompleted"] = iso(completed)
+        details["resultsAvailableUntil"] = iso(completed + kept)
+        if job["result_bundle"]:
+            details["resultBundle"] = bundle_url(request, job["result_bundle"])
+    if job["starts"]:
+        seconds, read = usage(job, core, state)
+        details.update(timeUsed=round(seconds, 3), timeCharged=charged_seconds(seconds),
+                       bytesUsed=read, bytesCharged=charged_bytes(read))
+    return details
+
+
+def charged_seconds(seconds: float) -> int:
+    """Time is charged by the started second."""
+    return math.ceil(seconds)
+
+
+def charged_bytes(read: int) -> int:
+    """Data is charged by the started MiB."""
+    return math.ceil(read / MIB) * MIB
+
+
+def xml_details(details: dict[str, Any]) -> dict[str, Any]:
+    """§3.1's XML: the price as attributes (`<price setup="0" hour="0.8" mib="0"/>`)."""
+    return {**details, "price": {f"@{key}": value for key, value in details["price"].items()}}
+
+
+async def log_event(store: Store, job_id: str, message: str, level: str = "info") -> None:
+    """A line of the job's own log (§9), beside its tasks' lines."""
+    now = datetime.now(UTC)
+    stamp = int(now.timestamp() * 1_000_000)
+    await store.logs.insert_one({
+        "job_id": job_id, "task_id": SYSTEM_TASK, "attempt": 0, "seq": stamp,
+        "position": stamp, "timestamp": now, "level": level, "message": message,
+    })

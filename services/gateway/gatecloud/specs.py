@@ -1,0 +1,142 @@
+"""§6 and §7 of the seed: a job's input specifications (archives in data bundles) and output
+specifications (file formats, or a Mímir index). Adding one answers 303 to its URL; each URL
+answers GET, POST (change; `null` or `xsi:nil` unsets a key) and DELETE (204)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from services.gateway.gatecloud.bodies import InputSpec, OutputSpec, parse, read_fields
+from services.gateway.gatecloud.jobs import change, editable
+from services.gateway.gatecloud.records import bundle_url, job_url, visible_gate_job
+from services.gateway.keys import STORE
+from shared.api import bad_request, not_found
+from shared.store import Document
+from shared.xmlforms import respond
+
+# Archive types by the uploaded file's name, when an input does not say.
+TYPES_BY_SUFFIX = (
+    (".zip", "ZIP"), (".tar", "TAR"), (".tar.gz", "TAR"), (".tgz", "TAR"), (".tar.bz2", "TAR"),
+    (".tar.xz", "TAR"), (".arc", "ARC"), (".arc.gz", "ARC"),
+)
+
+
+def stored(model: BaseModel) -> Document:
+    """A spec's fields as stored: secrets in the clear (the worker needs them), None left out."""
+    fields = model.model_dump(exclude_none=True)
+    if "password" in fields:
+        fields["password"] = fields["password"].get_secret_value()
+    return fields
+
+
+def spec_url(request: web.Request, job_id: str, kind: str, spec_id: str) -> str:
+    return f"{job_url(request, job_id)}/{kind}/{spec_id}"
+
+
+def input_view(request: web.Request, job: Document, spec: Document) -> dict[str, Any]:
+    return {"url": spec_url(request, job["_id"], "input", spec["id"]), "id": spec["id"],
+            **{key: value for key, value in spec.items() if key not in {"id", "sourceBundle"}},
+            "sourceBundle": bundle_url(request, spec["sourceBundle"])}
+
+
+def output_view(request: web.Request, job: Document, spec: Document) -> dict[str, Any]:
+    """§7.3: every key but the password."""
+    return {"url": spec_url(request, job["_id"], "output", spec["id"]), "id": spec["id"],
+            **{key: value for key, value in spec.items() if key not in {"id", "password"}}}
+
+
+VIEWS = {"input": input_view, "output": output_view}
+MODELS: dict[str, type[InputSpec] | type[OutputSpec]] = {"input": InputSpec,
+                                                          "output": OutputSpec}
+FIELDS = {"input": "inputs", "output": "outputs"}
+
+
+def kind_of(request: web.Request) -> str:
+    return "input" if request.path.rstrip("/").split("/")[4] == "input" else "output"
+
+
+async def checked(request: web.Request, job: Document, kind: str, spec: Document) -> Document:
+    """The spec to store: for an input, its bundle must be an uploaded archive of the job's
+    organization; its type defaults to what the file's name says."""
+    if kind != "input":
+        return spec
+    bundle = await request.app[STORE].data_bundles.find_one(
+        {"_id": spec["sourceBundle"], "organization_id": job["organization_id"]})
+    if bundle is None:
+        raise bad_request([{"field": "sourceBundle", "message":
+                            f"no data bundle {spec['sourceBundle']!r} in the job's "
+                            "organization (see GET /api/data)"}])
+    if bundle["kind"] != "UPLOAD":
+        raise bad_request([{"field": "sourceBundle", "message":
+                            "is a bundle of job results, not an uploaded archive"}])
+    if "type" not in spec:
+        name = bundle["fileName"].lower()
+        found = [kind for suffix, kind in TYPES_BY_SUFFIX if name.endswith(suffix)]
+        if not found:
+            raise bad_request([{"field": "type", "message":
+                                f"cannot tell the archive type of {bundle['fileName']!r}: "
+                                "give ZIP, TAR or ARC"}])
+        spec = {**spec, "type": found[-1]}
+    return stored(parse(InputSpec, spec))
+
+
+async def list_specs(request: web.Request) -> web.Response:
+    kind = kind_of(request)
+    job = await visible_gate_job(request)
+    return respond(request, [VIEWS[kind](request, job, spec) for spec in job[FIELDS[kind]]],
+                   FIELDS[kind])
+
+
+async def add_spec(request: web.Request) -> web.Response:
+    kind = kind_of(request)
+    fields = await read_fields(request, kind)
+    model = parse(MODELS[kind], fields)
+    job = await editable(request)
+    spec = await checked(request, job, kind, stored(model))
+    spec_id = str(job["next_spec"])
+    await change(request, job, {FIELDS[kind]: [*job[FIELDS[kind]], {"id": spec_id, **spec}],
+                                "next_spec": job["next_spec"] + 1})
+    raise web.HTTPSeeOther(spec_url(request, job["_id"], kind, spec_id))
+
+
+def find_spec(job: Document, kind: str, spec_id: str) -> Document:
+    for spec in job[FIELDS[kind]]:
+        if spec["id"] == spec_id:
+            return dict(spec)
+    raise not_found(f"{kind} {spec_id!r} of job {job['_id']!r}")
+
+
+async def get_spec(request: web.Request) -> web.Response:
+    kind = kind_of(request)
+    job = await visible_gate_job(request)
+    spec = find_spec(job, kind, request.match_info["spec_id"])
+    return respond(request, VIEWS[kind](request, job, spec), kind)
+
+
+async def change_spec(request: web.Request) -> web.Response:
+    """§7.4: the keys given replace the spec's; a key given as null is unset."""
+    kind = kind_of(request)
+    fields = await read_fields(request, kind)
+    job = await editable(request)
+    spec = find_spec(job, kind, request.match_info["spec_id"])
+    merged = {key: value for key, value in {**spec, **fields}.items()
+              if key != "id" and value is not None}
+    if kind == "input" and "type" not in fields and "sourceBundle" in fields:
+        merged.pop("type", None)
+    spec = {"id": spec["id"], **await checked(request, job, kind,
+                                              stored(parse(MODELS[kind], merged)))}
+    specs = [spec if other["id"] == spec["id"] else other for other in job[FIELDS[kind]]]
+    job = await change(request, job, {FIELDS[kind]: specs})
+    return respond(request, VIEWS[kind](request, job, spec), kind)
+
+
+async def delete_spec(request: web.Request) -> web.Response:
+    kind = kind_of(request)
+    job = await editable(request)
+    spec = find_spec(job, kind, request.match_info["spec_id"])
+    await change(request, job, {FIELDS[kind]: [other for other in job[FIELDS[kind]]
+                                               if other["id"] != spec["id"]]})
+    return web.Response(status=204)

@@ -1,0 +1,258 @@
+"""`gate:annotate` runs a GATE Cloud-style job: the application's annotation pipeline over
+every document of the input archives, each output spec written as a file per document
+(`<document name><fileExtension>`) or POSTed to a Mímir index. A document that cannot be
+read or sent fails alone: the run goes on and the report says which and why. The report is
+rewritten as the run goes and when it ends, stopped or not, so a stopped run's report says
+what it did."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import tarfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from services.worker.annotation.documents import (
+    ArchiveError,
+    InputOptions,
+    SourceDocument,
+    read_documents,
+)
+from services.worker.annotation.formats import CONTENT_TYPES, DEFAULT_EXTENSIONS, render
+from services.worker.annotation.model import AnnotatedDocument, Annotation
+from services.worker.annotation.pipeline import Pipeline, PipelineError
+from services.worker.annotation.report import RunReport
+from services.worker.annotation.selectors import Selector, parse_selectors, select
+from services.worker.context import ToolContext, ToolError
+from services.worker.tools.s3access import S3Location, locate_own, s3_failure
+from shared.errors import TransientError
+from shared.netguard import ForbiddenAddressError, GuardedResolver, check_url
+from shared.toolspecs import GateAnnotate, GateInput, GateLocation, GateOutput, split_s3_url
+
+# Platform areas this internal tool may read: the gateway put the job's files there and
+# checked that the caller owns them.
+PLATFORM_PREFIXES = ("gate/", "data/")
+MAX_APPLICATION_BYTES = 256 * 1024 * 1024
+REPORT_INTERVAL = 2.0
+# Outputs recorded on the task (the job view lists them); all are written whatever the count.
+MAX_RECORDED_OUTPUTS = 1000
+
+
+async def gate_place(context: ToolContext, location: GateLocation) -> tuple[S3Location, str]:
+    """The client and key of a location: the platform's storage (its job areas only) or the
+    user's own bucket with the user's keys (anonymous without)."""
+    bucket, key = split_s3_url(location.url)
+    if location.own:
+        return await locate_own(context, bucket, location.credentials), key
+    if bucket != context.objects.bucket or not key.startswith(PLATFORM_PREFIXES):
+        raise ToolError(f"{location.url} is outside the areas of the platform's storage "
+                        "this tool may use")
+    return S3Location(context.objects.client, bucket, True), key
+
+
+async def fetch(place: S3Location, key: str, target: Path, what: str) -> int:
+    def download() -> int:
+        place.client.fget_object(place.bucket, key, str(target))
+        return target.stat().st_size
+
+    try:
+        return await asyncio.to_thread(download)
+    except Exception as exc:
+        raise s3_failure(exc, f"reading the {what} {place.describe(key)}") from exc
+
+
+async def put(place: S3Location, key: str, data: bytes, content_type: str) -> None:
+    try:
+        await asyncio.to_thread(place.client.put_object, place.bucket, key, io.BytesIO(data),
+                                len(data), content_type=content_type)
+    except Exception as exc:
+        raise s3_failure(exc, f"writing {place.describe(key)}") from exc
+
+
+def count_entries(path: Path, kind: str) -> int | None:
+    """How many entries an archive holds (for progress), where that is cheap to know."""
+    with contextlib.suppress(OSError, zipfile.BadZipFile, tarfile.TarError):
+        if kind == "ZIP":
+            with zipfile.ZipFile(path) as archive:
+                return sum(1 for info in archive.infolist() if not info.is_dir())
+        if kind == "TAR":
+            with tarfile.open(path) as archive:
+                return sum(1 for member in archive if member.isfile())
+    return None
+
+
+@dataclass
+class Run:
+    context: ToolContext
+    parameters: GateAnnotate
+    pipeline: Pipeline
+    output: S3Location
+    output_prefix: str
+    report_place: S3Location
+    report_key: str
+    report: RunReport = field(default_factory=RunReport)
+    files_written: int = 0
+    documents_indexed: int = 0
+    finished: bool = False
+    _reported: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.report.to_json(), "filesWritten": self.files_written,
+                "documentsIndexed": self.documents_indexed, "finished": self.finished}
+
+    async def save_report(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._reported < REPORT_INTERVAL:
+            return
+        self._reported = now
+        body = json.dumps(self.summary()).encode()
+        await put(self.report_place, self.report_key, body, "application/json")
+
+    def selected(self, spec: GateOutput, document: AnnotatedDocument) -> list[Annotation]:
+        """The spec's selectors, else the pipeline's defaults, else every annotation."""
+        chosen: tuple[Selector, ...] = ()
+        if spec.annotation_selectors:
+            chosen = parse_selectors(spec.annotation_selectors)
+        elif self.pipeline.default_selectors:
+            chosen = parse_selectors(self.pipeline.default_selectors)
+        return select(document.annotations, chosen) if chosen else list(document.annotations)
+
+    async def write(self, spec: GateOutput, document: AnnotatedDocument) -> None:
+        data = render(document, spec.type, self.selected(spec, document))
+        key = self.output_prefix + document.name + (
+            spec.file_extension or DEFAULT_EXTENSIONS[spec.type])
+        await put(self.output, key, data, CONTENT_TYPES[spec.type])
+        self.files_written += 1
+        if len(self.context.outputs) < MAX_RECORDED_OUTPUTS:
+            self.context.add_output(key, len(data),
+                                    bucket=None if self.output.platform else self.output.bucket)
+
+    async def process(self, source: SourceDocument, session: aiohttp.ClientSession) -> None:
+        if self.report.record(source):
+            await self.context.log(f"{source.name}: skipped: {source.error}", "warning")
+            return
+        assert source.text is not None
+        document = await asyncio.to_thread(self.pipeline.annotate, source.name, source.text)
+        try:
+            for spec in self.parameters.outputs:
+                if spec.type == "MIMIR":
+                    await index(self.context, session, spec, document)
+                    self.documents_indexed += 1
+                else:
+                    await self.write(spec, document)
+        except ToolError as exc:
+            self.report.failed(source.name, str(exc), source.size)
+            await self.context.log(f"{source.name}: failed: {exc}", "warning")
+            return
+        self.report.processed(source, len(document.annotations))
+
+
+async def index(context: ToolContext, session: aiohttp.ClientSession, spec: GateOutput,
+                document: AnnotatedDocument) -> None:
+    """Send the whole document (GATE XML, every annotation) to the Mímir index."""
+    assert spec.index_url is not None
+    url = URL(spec.index_url)
+    allow = context.settings.allow_private_networks
+    check_url(url, allow)
+    headers = {"Content-Type": "application/xml", "X-Document-Name": document.name}
+    if spec.username is not None:
+        password = spec.password.get_secret_value() if spec.password else ""
+        headers["Authorization"] = aiohttp.encode_basic_auth(spec.username, password)
+    body = render(document, "GATE_XML", document.annotations)
+    try:
+        async with session.post(url, data=body, allow_redirects=False,
+                                headers=headers) as response:
+            if response.status >= 500 or response.status == 429:
+                raise TransientError(f"the Mímir index answered {response.status}")
+            if response.status >= 300:
+                raise ToolError(f"the Mímir index answered {response.status} "
+                                f"{response.reason or ''}".strip())
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, ForbiddenAddressError):
+            raise ToolError(str(exc.os_error)) from None
+        raise TransientError(f"cannot reach the Mímir index: {exc.os_error}") from exc
+
+
+async def load_pipeline(context: ToolContext, location: GateLocation) -> Pipeline:
+    place, key = await gate_place(context, location)
+    target = context.scratch / "application.zip"
+    size = await fetch(place, key, target, "application")
+    if size > MAX_APPLICATION_BYTES:
+        raise ToolError(f"the application is {size} bytes; the limit is {MAX_APPLICATION_BYTES}")
+    try:
+        pipeline = await asyncio.to_thread(Pipeline.from_zip, target.read_bytes())
+    except PipelineError as exc:
+        raise ToolError(f"the application is not a pipeline this platform runs: {exc}") from None
+    await context.log(f"application {pipeline.name!r} loaded from {location.url}")
+    return pipeline
+
+
+async def gate_annotate(context: ToolContext, parameters: GateAnnotate) -> None:
+    pipeline = await load_pipeline(context, parameters.application)
+    output, output_prefix = await gate_place(context, parameters.output)
+    report_place, report_key = await gate_place(
+        context, GateLocation(url=parameters.report))
+    run = Run(context, parameters, pipeline, output, output_prefix, report_place, report_key)
+    connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver(context.settings.allow_private_networks))
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=120)
+    try:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            for number, spec in enumerate(parameters.inputs):
+                await annotate_input(run, session, number, spec)
+        run.finished = True
+    finally:
+        # Also when the run is stopped or fails: the report says how far it got.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(run.save_report(force=True))
+    summary = run.summary()
+    context.result.update(documentsProcessed=summary["documentsProcessed"],
+                          documentsFailed=summary["documentsFailed"],
+                          filesWritten=summary["filesWritten"])
+    context.count("bytes_in", summary["bytesRead"])
+    await context.progress(100.0, force=True)
+    await context.log(f"done: {summary['documentsProcessed']} documents annotated, "
+                      f"{summary['documentsFailed']} failed, {run.files_written} files written")
+
+
+async def annotate_input(run: Run, session: aiohttp.ClientSession, number: int,
+                         spec: GateInput) -> None:
+    context, inputs = run.context, run.parameters.inputs
+    place, key = await gate_place(context, GateLocation(url=spec.source))
+    archive = context.scratch / f"input-{spec.id}"
+    size = await fetch(place, key, archive, f"archive of input {spec.id}")
+    options = InputOptions(
+        type=spec.type, encoding=spec.encoding, mime_type_override=spec.mime_type_override,
+        file_extensions=tuple(spec.file_extensions) if spec.file_extensions else None,
+        mime_types=tuple(spec.mime_types) if spec.mime_types else None)
+    total = await asyncio.to_thread(count_entries, archive, spec.type)
+    await context.log(f"input {spec.id}: {spec.type} archive of {size} bytes"
+                      + (f", {total} entries" if total is not None else ""))
+    documents = iter(await asyncio.to_thread(read_documents, archive, options))
+    done = 0
+    while True:
+        try:
+            source = await asyncio.to_thread(next, documents, None)
+        except ArchiveError as exc:
+            run.report.failed(f"input {spec.id}", str(exc))
+            await context.log(f"input {spec.id}: {exc}", "error")
+            break
+        if source is None:
+            break
+        await run.process(source, session)
+        done += 1
+        share = done / total if total else 1 - 1 / (1 + done / 50)
+        await context.progress(100.0 * (number + min(share, 1.0)) / len(inputs))
+        await run.save_report()
+    with contextlib.suppress(OSError):
+        archive.unlink()
+

@@ -1,0 +1,336 @@
+"""The GATE Cloud-style job API end to end (real RabbitMQ, MongoDB-protocol and S3 servers,
+the platform's services running): a job's whole life, in JSON and in the seed's XML."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from minio import Minio
+
+from services.dev.servers import free_port
+from services.gateway.app import create_app
+from services.logger.main import serve as serve_logger
+from shared.settings import Settings
+from tests.conftest import SettingsFactory
+from tests.gateapi import EXAMPLES, GateApi, download, upload, zip_folder
+from tests.platform import Client, backend, make_account, service
+
+DOCUMENTS = sorted((EXAMPLES / "documents").glob("*.txt"))
+FILE_TYPES = {"GATE_XML": ".GATE.xml", "INLINE_XML": ".inline.xml", "XCES": ".xces.xml",
+              "JSON": ".json"}
+# Every entry of the example's list of people.
+PEOPLE = {line.split("\t")[0] for line in
+          (EXAMPLES / "application" / "lists" / "people.lst").read_text().splitlines()
+          if line.strip() and not line.startswith("#")}
+
+
+@pytest.fixture
+def gate_settings(settings_factory: SettingsFactory) -> Settings:
+    return settings_factory(logger_port=free_port(), log_rate_per_minute=10_000,
+                            log_rate_per_day=100_000, allow_private_networks=True,
+                            gate_price_hour=1.5, gate_price_setup=0.25)
+
+
+@pytest.fixture
+async def client(gate_settings: Settings, aiohttp_client: Any) -> Client:
+    gateway: Client = await aiohttp_client(create_app(gate_settings))
+    return gateway
+
+
+@dataclass
+class Mimir:
+    """A stand-in Mímir index: records each document POSTed and its Authorization."""
+
+    received: list[tuple[str, bytes, str | None]] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((request.headers.get("X-Document-Name", ""), await request.read(),
+                              request.headers.get("Authorization")))
+        return web.Response(status=200)
+
+
+@pytest.fixture
+async def mimir() -> AsyncIterator[tuple[Mimir, str]]:
+    index = Mimir()
+    app = web.Application()
+    app.router.add_post("/index/docs", index.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield index, str(server.make_url("/index/docs"))
+    await server.close()
+
+
+async def configured_job(api: GateApi, name: str, outputs: list[dict[str, Any]]) -> str:
+    """A READY job: the example application uploaded, the example documents as a ZIP data
+    bundle for its input, and `outputs`."""
+    details = await api.ok("POST", "/api/job", "job", {"name": name}, status=201)
+    job: str = details["id"]
+    assert details["state"] == "RESERVED"
+    application = await api.ok("POST", f"/api/job/{job}/application", "application",
+                               {"fileName": "people-and-places.zip"})
+    await upload(application["putUrl"], zip_folder(EXAMPLES / "application"))
+    bundle = await api.ok("POST", "/api/data", "bundle",
+                          {"name": "examples", "fileName": "documents.zip"}, status=201)
+    await upload(bundle["putUrl"], zip_folder(EXAMPLES / "documents"))
+    spec = await api.created_spec(job, "input", {"sourceBundle": bundle["id"]})
+    assert (await api.ok("GET", spec))["type"] == "ZIP"
+    for output in outputs:
+        await api.created_spec(job, "output", output)
+    return job
+
+
+async def wait_state(api: GateApi, job: str, state: str, within: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while (now := await api.state(job)) != state:
+        assert asyncio.get_running_loop().time() < deadline, f"job {job} still {now}"
+        await asyncio.sleep(0.2)
+
+
+def check_json_output(text: bytes, original: str) -> set[str]:
+    """The seed's JSON: the document's text, and entities whose indices slice it."""
+    document = json.loads(text)
+    assert document["text"] == original
+    people = set()
+    for kind, entities in document["entities"].items():
+        for entity in entities:
+            start, end = entity["indices"]
+            span = original[start:end]
+            assert span, (kind, entity)
+            assert span.strip() == span, (kind, entity)
+            if kind == "Person":
+                assert entity["kind"] == "person"
+                people.add(span)
+    return people
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("xml", [False, True], ids=["json", "xml"])
+async def test_whole_life_of_a_job(
+    xml: bool, client: Client, gate_settings: Settings, mimir: tuple[Mimir, str]
+) -> None:
+    index, index_url = mimir
+    account = await make_account(gate_settings)
+    api = GateApi(client, account, xml)
+    outputs: list[dict[str, Any]] = [{"type": kind} for kind in FILE_TYPES]
+    outputs[0]["annotationSelectors"] = ":Person, :Location"
+    outputs.append({"type": "MIMIR", "indexUrl": index_url, "username": "manager",
+                    "password": "s3cret"})
+    job = await configured_job(api, "people and places", outputs)
+    listed = await api.ok("GET", f"/api/job/{job}/output")
+    assert [o["type"] for o in listed] == [*FILE_TYPES, "MIMIR"]
+    assert all("password" not in o for o in listed)
+    assert await api.state(job) == "READY"
+
+    async with backend(gate_settings):
+        assert (await api.control(job, "start"))[0] == 204
+        await wait_state(api, job, "COMPLETED")
+        details = await api.ok("GET", f"/api/job/{job}")
+        assert details["name"] == "people and places"
+        assert float(details["price"]["hour"]) == 1.5
+        assert float(details["timeUsed"]) > 0
+        assert int(details["bytesUsed"]) == sum(p.stat().st_size for p in DOCUMENTS)
+        assert int(details["bytesCharged"]) == 1024 * 1024
+        assert details["dateCompleted"] <= details["resultsAvailableUntil"]
+
+        bundle = await api.ok("GET", details["resultBundle"][details["resultBundle"]
+                                                         .index("/api/"):])
+        files = {f["name"]: f["url"] for f in bundle["files"]}
+        assert set(files) == {p.name + ext for p in DOCUMENTS for ext in FILE_TYPES.values()}
+        people: set[str] = set()
+        for path in DOCUMENTS:
+            people |= check_json_output(await download(files[path.name + ".json"]),
+                                        path.read_text())
+            standoff = ET.fromstring(await download(files[path.name + ".GATE.xml"]))
+            types = {a.get("Type") for a in standoff.iter("Annotation")}
+            assert types <= {"Person", "Location"}, "the selectors chose these two"
+            ET.fromstring(await download(files[path.name + ".inline.xml"]))
+            ET.fromstring(await download(files[path.name + ".xces.xml"]))
+        assert {"Ada Lovelace", "Charles Babbage", "Marie Curie"} <= people <= PEOPLE
+
+        assert sorted(name for name, _, _ in index.received) == [p.name for p in DOCUMENTS]
+        expected_auth = "Basic " + base64.b64encode(b"manager:s3cret").decode()
+        assert {auth for _, _, auth in index.received} == {expected_auth}
+
+        reports = await api.ok("GET", f"/api/job/{job}/reports")
+        assert len(reports) == 1
+        summary = await api.ok("GET", reports[0][reports[0].index("/api/"):])
+        assert int(summary["documentsProcessed"]) == len(DOCUMENTS)
+        assert int(summary["documentsFailed"]) == 0
+        assert int(summary["filesWritten"]) == len(DOCUMENTS) * len(FILE_TYPES)
+
+        log = await api.ok("GET", f"/api/job/{job}/log")
+        messages = [entry["#text"] if xml else entry["message"] for entry in log]
+        assert "run 1 started" in messages
+        assert any("documents annotated" in m for m in messages)
+
+        for action in ("start", "stop", "resume"):
+            status, error = await api.control(job, action)
+            assert status == 409, (action, error)
+            assert error["state"] == "COMPLETED"
+
+        assert (await api.control(job, "reset"))[0] == 204
+        assert await api.state(job) == "READY"
+        assert await api.ok("GET", f"/api/job/{job}/reports") == []
+        kept = await api.ok("GET", "/api/data")
+        assert bundle["id"] in {b["id"] for b in kept}, "reset keeps the result bundle"
+
+        assert (await api.control(job, "start"))[0] == 204
+        await wait_state(api, job, "COMPLETED")
+        again = await api.ok("GET", f"/api/job/{job}")
+        assert again["resultBundle"] != details["resultBundle"]
+        assert int(again["bytesUsed"]) == 2 * int(details["bytesUsed"])
+
+
+async def test_outputs_in_an_own_bucket(
+    client: Client, gate_settings: Settings
+) -> None:
+    """Results go to the user's bucket under the prefix, with the user's keys; no bundle."""
+    own = f"own-{gate_settings.s3_bucket}"
+    storage = Minio(gate_settings.s3_host, access_key="AKIAOWNUSER", secret_key="own-secret",
+                    secure=False, region=gate_settings.s3_region)
+    await asyncio.to_thread(storage.make_bucket, own)
+    try:
+        api = GateApi(client, await make_account(gate_settings), xml=False)
+        job = await configured_job(api, "own bucket", [{"type": "JSON"}])
+        directory = await api.ok("POST", f"/api/job/{job}/outputDirectory", "outputDirectory",
+                                 {"s3Location": f"s3://{own}/results", "accessKey": "AKIAOWNUSER",
+                                  "secretKey": "own-secret"})
+        assert directory == {"s3Location": f"s3://{own}/results/", "accessKey": "AKIAOWNUSER"}
+        async with backend(gate_settings):
+            assert (await api.control(job, "start"))[0] == 204
+            await wait_state(api, job, "COMPLETED")
+        keys = sorted(o.object_name for o in await asyncio.to_thread(
+            lambda: list(storage.list_objects(own, prefix="results/", recursive=True))))
+        assert keys == [f"results/{p.name}.json" for p in DOCUMENTS]
+        assert "resultBundle" not in await api.ok("GET", f"/api/job/{job}")
+    finally:
+        def drop() -> None:
+            for obj in storage.list_objects(own, recursive=True):
+                storage.remove_object(own, obj.object_name or "")
+            storage.remove_bucket(own)
+
+        await asyncio.to_thread(drop)
+
+
+@pytest.mark.timeout(180)
+async def test_stop_aborts_a_running_job_and_keeps_what_it_wrote(
+    client: Client, gate_settings: Settings, aiohttp_server: Any
+) -> None:
+    """A Mímir index that answers slowly keeps the run ACTIVE; stop ends it COMPLETED with the
+    files of the documents done so far."""
+    answered = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        await request.read()
+        answered.set()
+        await asyncio.sleep(1.5)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/slow", slow)
+    server = await aiohttp_server(app)
+    api = GateApi(client, await make_account(gate_settings), xml=False)
+    job = await configured_job(api, "slow", [
+        {"type": "JSON"}, {"type": "MIMIR", "indexUrl": str(server.make_url("/slow"))}])
+    async with backend(gate_settings):
+        assert (await api.control(job, "start"))[0] == 204
+        await asyncio.wait_for(answered.wait(), 60)
+        assert await api.state(job) == "ACTIVE"
+        for action in ("start", "resume", "reset"):
+            status, error = await api.control(job, action)
+            assert (status, error["state"]) == (409, "ACTIVE"), (action, error)
+        status, error, _ = await api.call("POST", f"/api/job/{job}/input", "input",
+                                          {"sourceBundle": "x"})
+        assert status == 409, "no configuration changes while ACTIVE"
+        assert (await api.control(job, "stop"))[0] == 204
+        await wait_state(api, job, "COMPLETED")
+        details = await api.ok("GET", f"/api/job/{job}")
+        bundle = await api.ok("GET", details["resultBundle"][details["resultBundle"]
+                                                         .index("/api/"):])
+        assert 1 <= len(bundle["files"]) < len(DOCUMENTS)
+        log = await api.ok("GET", f"/api/job/{job}/log")
+        assert any("stopped on request" in entry["message"] for entry in log)
+
+
+async def test_each_action_in_a_wrong_state_is_409(
+    client: Client, gate_settings: Settings
+) -> None:
+    api = GateApi(client, await make_account(gate_settings), xml=False)
+    job = (await api.ok("POST", "/api/job", "job", {"name": "empty"}, status=201))["id"]
+    status, error = await api.control(job, "start")
+    assert status == 409
+    assert error["state"] == "RESERVED"
+    assert error["validStates"] == ["READY"]
+    assert len(error["missing"]) == 3
+    assert "application" in error["missing"][0]
+    for action, valid in (("stop", "ACTIVE"), ("resume", "SUSPENDED"), ("reset", "COMPLETED")):
+        status, error = await api.control(job, action)
+        assert (status, error["validStates"]) == (409, [valid])
+
+    ready = await configured_job(api, "ready", [{"type": "JSON"}])
+    for action in ("stop", "resume", "reset"):
+        assert (await api.control(ready, action))[0] == 409
+    # A READY job whose application was never uploaded cannot start: 409 says so.
+    await api.ok("POST", f"/api/job/{ready}/application", "application",
+                 {"fileName": "other.zip"})
+    status, error = await api.control(ready, "start")
+    assert status == 409
+    assert "application" in error["missing"][0]
+    assert await api.state(ready) == "READY"
+
+
+async def test_suspended_job_resumes(client: Client, gate_settings: Settings) -> None:
+    """Nothing in Conveyor suspends a job yet (no credit limits); the system's suspension is
+    the stored phase, and resume runs the job again from it."""
+    from shared.store import open_store
+
+    api = GateApi(client, await make_account(gate_settings), xml=True)
+    job = await configured_job(api, "suspended", [{"type": "XCES"}])
+    async with open_store(gate_settings, "test") as store:
+        await store.gate_jobs.update_one({"_id": job}, {"$set": {"phase": "suspended"}})
+    assert await api.state(job) == "SUSPENDED"
+    listed = await api.ok("GET", "/api/job")
+    assert job not in {j["id"] for j in listed}, "SUSPENDED is not listed by default"
+    listed = await api.ok("GET", "/api/job?state=SUSPENDED&state=ACTIVE")
+    assert [j["id"] for j in listed] == [job]
+    for action in ("start", "stop", "reset"):
+        assert (await api.control(job, action))[0] == 409
+    async with backend(gate_settings):
+        assert (await api.control(job, "resume"))[0] == 204
+        await wait_state(api, job, "COMPLETED")
+
+
+async def test_another_organization_sees_none_of_it(
+    client: Client, gate_settings: Settings
+) -> None:
+    api = GateApi(client, await make_account(gate_settings), xml=False)
+    job = await configured_job(api, "private", [{"type": "JSON"}])
+    bundle = (await api.ok("GET", "/api/data"))[0]["id"]
+    other = GateApi(client, await make_account(gate_settings, "rival", "mallory"), xml=False)
+    assert await other.ok("GET", "/api/job") == []
+    assert await other.ok("GET", "/api/data") == []
+    async with service(serve_logger, gate_settings):
+        assert (await api.call("GET", f"/api/job/{job}/log"))[0] == 200
+        for method, path in [
+            ("GET", f"/api/job/{job}"), ("GET", f"/api/job/{job}/application"),
+            ("GET", f"/api/job/{job}/input"), ("GET", f"/api/job/{job}/input/1"),
+            ("GET", f"/api/job/{job}/reports"), ("GET", f"/api/job/{job}/log"),
+            ("GET", f"/api/data/{bundle}"), ("DELETE", f"/api/data/{bundle}"),
+        ]:
+            assert (await other.call(method, path))[0] == 404, (method, path)
+    assert (await other.control(job, "start"))[0] == 404
+    # Nor can it use the bundle as an input of its own job.
+    own = (await other.ok("POST", "/api/job", "job", {"name": "mine"}, status=201))["id"]
+    status, error, _ = await other.call("POST", f"/api/job/{own}/input", "input",
+                                        {"sourceBundle": bundle})
+    assert status == 400
+    assert error["errors"][0]["field"] == "sourceBundle"
