@@ -213,6 +213,7 @@ def test_thousands_of_entries_match_fast() -> None:
         ({"pipeline.json": "{not json"}, "pipeline.json: not valid UTF-8 JSON"),
         ({"pipeline.json": b"\xff\xfe"}, "pipeline.json: not valid UTF-8 JSON"),
         ({"pipeline.json": "[]"}, "must hold a JSON object"),
+        ({"pipeline.json": "[" * 100_000}, "pipeline.json: JSON nested too deeply"),
         ({"pipeline.json": "{}"}, "'name' is missing"),
         ({"pipeline.json": '{"name": "x", "rulez": []}'}, "unknown keys ['rulez']"),
         ({"pipeline.json": '{"name": "x", "gazetteers": [{"list": "a.lst", "type": "T", '

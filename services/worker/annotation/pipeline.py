@@ -65,9 +65,9 @@ def _check(ok: bool, where: str, why: str) -> None:
 
 def _string(obj: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
     value = obj.get(key, default)
-    _check(isinstance(value, str), where, f"{key!r} must be a string" if key in obj
-           else f"{key!r} is missing")
-    assert isinstance(value, str)
+    if not isinstance(value, str):
+        raise PipelineError(f"{where}: {key!r} " + ("must be a string" if key in obj
+                                                    else "is missing"))
     return value
 
 
@@ -157,6 +157,8 @@ class Pipeline:
             spec = json.loads(read(PIPELINE_FILE).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise PipelineError(f"{where}: not valid UTF-8 JSON ({error})") from None
+        except RecursionError:
+            raise PipelineError(f"{where}: JSON nested too deeply") from None
         _check(isinstance(spec, dict), where, "must hold a JSON object")
         unknown = sorted(set(spec) - _TOP_KEYS)
         _check(not unknown, where, f"unknown keys {unknown}; known: {sorted(_TOP_KEYS)}")
