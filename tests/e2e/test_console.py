@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.async_api import FilePayload, Page, expect
 
-from tests.e2e.conftest import SAMPLE, SAMPLE_KEY, Dev, sign_in
+from tests.e2e.conftest import ARTIFACTS, SAMPLE, SAMPLE_KEY, Dev, sign_in
 
 pytestmark = pytest.mark.timeout(180)
 JOB_PAGE = re.compile(r"#/jobs/([\w-]+)$")
@@ -90,6 +90,8 @@ async def test_drop_a_job_file_watch_it_complete_and_read_logs_and_outputs(
     log = page.get_by_role("log", name="Log of task 2")
     await expect(log).to_contain_text("first line")
     await expect(log).to_contain_text("second line")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "job-page.png", full_page=True)  # docs/console.png
     await expect(page.get_by_role("button", name="Restart")).to_be_visible()
     await expect(page.get_by_role("button", name="Stop")).to_be_hidden()
 

@@ -4,7 +4,7 @@
 // The job itself is polled (every second while it changes, backing off to every 10 s) until
 // it is final. The log routes are limited per API key to 20 calls a minute and 1000 a day,
 // so a task's log is read only while its log panel is open (opened by itself for a running
-// or failed task, or the only task), at most every 4 s and backing off to every 30 s while
+// or failed task, or the only task), at most every 4 s and backing off to every 60 s while
 // no lines come; it stops for good once the task is final and its last lines are read, waits
 // as long as Retry-After says on a 429, and waits for the window to reset when
 // RateLimit-Remaining runs low.
@@ -23,7 +23,7 @@ class LogTail {
     this.finalSince = null;
     this.complete = false;
     this.lines = 0;
-    this.poller = new Poller(() => this.read(), { min: 4000, max: 30000, factor: 2 });
+    this.poller = new Poller(() => this.read(), { min: 4000, max: 60000, factor: 2 });
   }
 
   start() { if (!this.complete) this.poller.start(); }
@@ -56,7 +56,7 @@ class LogTail {
         say(this.status, this.lines ? `${this.lines} lines; the task has ended.` : "No log lines.");
         return { done: true };
       }
-      say(this.status, "Following the log…");
+      say(this.status, wasFinal ? "Reading the last lines…" : "Following the log…");
       const remaining = Number(headers.get("RateLimit-Remaining"));
       const reset = Number(headers.get("RateLimit-Reset"));
       const wait = headers.has("RateLimit-Remaining") && remaining <= LOW_REMAINING ? reset * 1000 : 0;
