@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
+import tarfile
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -334,3 +337,85 @@ async def test_another_organization_sees_none_of_it(
                                         {"sourceBundle": bundle})
     assert status == 400
     assert error["errors"][0]["field"] == "sourceBundle"
+
+
+def tar_gz(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def arc_file(records: list[tuple[str, str, bytes]]) -> bytes:
+    """An ARC (version 1) file: the version block, then each (url, type, content) record."""
+    def record(url: str, kind: str, content: bytes) -> bytes:
+        return f"{url} 127.0.0.1 20260101000000 {kind} {len(content)}\n".encode() + content + b"\n"
+
+    version = b"1 0 Conveyor\nURL IP-address Archive-date Content-type Archive-length\n"
+    return (record("filedesc://crawl.arc", "text/plain", version)
+            + b"".join(record(*item) for item in records))
+
+
+def single_zip(name: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.timeout(180)
+async def test_inputs_are_read_as_their_specs_say(client: Client, gate_settings: Settings) -> None:
+    """TAR with an encoding and file extensions, ARC with MIME types, and a ZIP whose only
+    entry cannot be read: the report says which failed and why."""
+    api = GateApi(client, await make_account(gate_settings), xml=False)
+    job = await configured_job(api, "inputs", [{"type": "JSON"}])
+    await api.ok("DELETE", f"/api/job/{job}/input/1", status=204)
+    latin = "Marie Curie left Warsaw for Paris, où elle étudia.".encode("iso-8859-1")
+    archives = {
+        "docs.tar.gz": (tar_gz({"paris.txt": latin, "page.html": b"<p>Ada Lovelace in "
+                                b"<b>London</b></p>", "notes.md": b"Ada"}),
+                        {"encoding": "ISO-8859-1", "fileExtensions": "txt, .HTML"}),
+        "crawl.arc": (arc_file([
+            ("http://example.com/babbage.html", "text/html",
+             b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+             b"<html><body>Charles Babbage lived in London.</body></html>"),
+            ("http://example.com/logo.png", "image/png", b"\x89PNG\r\n"),
+            ("http://example.com/robots.txt", "text/plain", b"Paris"),
+        ]), {"mimeTypes": "text/html"}),
+        "scans.zip": (single_zip("scan.png", b"\x89PNG\r\n"), {}),
+    }
+    for file_name, (data, options) in archives.items():
+        bundle = await api.ok("POST", "/api/data", "bundle",
+                              {"name": file_name, "fileName": file_name}, status=201)
+        await upload(bundle["putUrl"], data)
+        await api.created_spec(job, "input", {"sourceBundle": bundle["id"], **options})
+    assert [i["type"] for i in await api.ok("GET", f"/api/job/{job}/input")] == [
+        "TAR", "ARC", "ZIP"]
+    async with backend(gate_settings):
+        assert (await api.control(job, "start"))[0] == 204
+        await wait_state(api, job, "COMPLETED")
+        details = await api.ok("GET", f"/api/job/{job}")
+        bundle = await api.ok("GET", details["resultBundle"][details["resultBundle"]
+                                                         .index("/api/"):])
+        files = {f["name"]: f["url"] for f in bundle["files"]}
+        assert set(files) == {"paris.txt.json", "page.html.json",
+                              "http/example.com/babbage.html.json"}
+        paris = json.loads(await download(files["paris.txt.json"]))
+        assert paris["text"] == latin.decode("iso-8859-1")
+        assert [paris["text"][slice(*e["indices"])] for e in paris["entities"]["Location"]] == [
+            "Warsaw", "Paris"]
+        page = json.loads(await download(files["page.html.json"]))
+        assert "<" not in page["text"]
+        assert [page["text"][slice(*e["indices"])] for e in page["entities"]["Person"]] == [
+            "Ada Lovelace"]
+        crawl = json.loads(await download(files["http/example.com/babbage.html.json"]))
+        assert "Charles Babbage" in {crawl["text"][slice(*e["indices"])]
+                                     for e in crawl["entities"]["Person"]}
+        summary = await api.ok("GET", f"/api/job/{job}/reports/summary")
+        assert summary["documentsProcessed"] == 3
+        assert summary["documentsFailed"] == 1
+        assert summary["failures"][0]["document"] == "scan.png"
+        assert "image/png" in summary["failures"][0]["reason"]

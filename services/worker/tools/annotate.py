@@ -90,6 +90,14 @@ def count_entries(path: Path, kind: str) -> int | None:
     return None
 
 
+def output_name(name: str) -> str:
+    """A document's name as a key under the output prefix: archive entry names may carry
+    `..` or a leading `/`, ARC record names are URLs; none may climb out of the prefix."""
+    parts = [part.rstrip(":") for part in name.replace("\\", "/").split("/")]
+    kept = [part for part in parts if part not in {"", ".", ".."}]
+    return "/".join(kept) or "document"
+
+
 @dataclass
 class Run:
     context: ToolContext
@@ -128,7 +136,7 @@ class Run:
 
     async def write(self, spec: GateOutput, document: AnnotatedDocument) -> None:
         data = render(document, spec.type, self.selected(spec, document))
-        key = self.output_prefix + document.name + (
+        key = self.output_prefix + output_name(document.name) + (
             spec.file_extension or DEFAULT_EXTENSIONS[spec.type])
         await put(self.output, key, data, CONTENT_TYPES[spec.type])
         self.files_written += 1

@@ -1,0 +1,169 @@
+"""Bad input to the GATE Cloud-style API: each answers 400 naming the field and why, in JSON
+and in XML, and loses nothing already accepted. No backend runs: nothing is started here."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pytest
+
+from services.gateway.app import create_app
+from shared.settings import Settings
+from tests.conftest import SettingsFactory
+from tests.gateapi import GateApi
+from tests.platform import Client, make_account
+
+
+@pytest.fixture
+def api_settings(settings_factory: SettingsFactory) -> Settings:
+    return settings_factory()
+
+
+@pytest.fixture(params=[False, True], ids=["json", "xml"])
+async def api(request: pytest.FixtureRequest, api_settings: Settings,
+              aiohttp_client: Any) -> GateApi:
+    client: Client = await aiohttp_client(create_app(api_settings))
+    return GateApi(client, await make_account(api_settings), xml=request.param)
+
+
+async def new_job(api: GateApi) -> str:
+    job: str = (await api.ok("POST", "/api/job", "job", {"name": "job"}, status=201))["id"]
+    return job
+
+
+async def new_bundle(api: GateApi, file_name: str = "docs.zip") -> str:
+    bundle: str = (await api.ok("POST", "/api/data", "bundle",
+                                {"name": "docs", "fileName": file_name}, status=201))["id"]
+    return bundle
+
+
+async def bad(api: GateApi, method: str, path: str, root: str, fields: dict[str, Any],
+              field: str, words: str) -> None:
+    status, error, _ = await api.call(method, path, root, fields)
+    assert status == 400, (path, fields, error)
+    errors = error["errors"]
+    assert any(e["field"] == field and words in e["message"] for e in errors), errors
+
+
+BAD_BODIES: list[tuple[str, str, dict[str, Any], str, str]] = [
+    ("", "job", {"name": ""}, "name", "at least 1"),
+    ("", "job", {"name": "x", "colour": "red"}, "colour", "Extra inputs"),
+    ("/application", "application", {}, "body", "either fileName"),
+    ("/application", "application", {"fileName": "a.zip", "s3Location": "s3://b/k"}, "body",
+     "either fileName"),
+    ("/application", "application", {"fileName": "../a.zip"}, "fileName", "plain file name"),
+    ("/application", "application", {"s3Location": "http://b/k"}, "s3Location", "s3://"),
+    ("/application", "application", {"s3Location": "s3://bucket/"}, "body", "only a bucket"),
+    ("/application", "application", {"s3Location": "s3://b/k.zip", "accessKey": "AKIA"},
+     "body", "go together"),
+    ("/outputDirectory", "outputDirectory", {"defaultLocation": False}, "body", "either"),
+    ("/outputDirectory", "outputDirectory",
+     {"defaultLocation": True, "s3Location": "s3://b/p/"}, "body", "either"),
+    ("/outputDirectory", "outputDirectory", {"s3Location": "s3://b/p/", "endpoint": "ftp://x"},
+     "endpoint", "http"),
+    ("/input", "input", {}, "sourceBundle", "Field required"),
+    ("/input", "input", {"sourceBundle": "nope"}, "sourceBundle", "no data bundle"),
+    ("/input", "input", {"sourceBundle": "B", "type": "RAR"}, "type", "'ZIP', 'TAR' or 'ARC'"),
+    ("/input", "input", {"sourceBundle": "B", "encoding": "klingon-8"}, "encoding",
+     "not a character encoding"),
+    ("/input", "input", {"sourceBundle": "B", "mimeTypeOverride": "html"}, "mimeTypeOverride",
+     "MIME type"),
+    ("/input", "input", {"sourceBundle": "B", "type": "ARC", "fileExtensions": "txt"}, "body",
+     "use mimeTypes"),
+    ("/output", "output", {"type": "PDF"}, "type", "GATE_XML"),
+    ("/output", "output", {"annotationSelectors": ":Person, Location"}, "annotationSelectors",
+     "'Location' is not an annotation selector"),
+    ("/output", "output", {"type": "MIMIR"}, "body", "needs indexUrl"),
+    ("/output", "output", {"type": "MIMIR", "indexUrl": "ftp://index"}, "indexUrl", "http"),
+    ("/output", "output", {"type": "MIMIR", "indexUrl": "http://i", "username": "u"}, "body",
+     "go together"),
+    ("/output", "output", {"type": "JSON", "indexUrl": "http://i"}, "body", "MIMIR outputs only"),
+    ("/output", "output", {"fileExtension": "../x"}, "fileExtension", "no '/' or '..'"),
+    ("/control", "control", {"action": "explode"}, "action", "'start', 'resume'"),
+]
+
+
+@pytest.mark.parametrize(("suffix", "root", "fields", "field", "words"), BAD_BODIES)
+async def test_bad_values_name_the_field(
+    api: GateApi, suffix: str, root: str, fields: dict[str, Any], field: str, words: str
+) -> None:
+    job = await new_job(api)
+    if fields.get("sourceBundle") == "B":
+        fields = {**fields, "sourceBundle": await new_bundle(api)}
+    path = "/api/job" if root == "job" else f"/api/job/{job}{suffix}"
+    await bad(api, "POST", path, root, fields, field, words)
+    assert await api.state(job) == "RESERVED", "the job is as it was"
+
+
+@pytest.mark.parametrize(("body", "content_type", "words"), [
+    (b"", "application/json", "is empty"),
+    (b"{not json", "application/json", "not valid JSON"),
+    (b"[1, 2]", "application/json", "must be a JSON object"),
+    (b"<job><name>x</job>", "application/xml", "not well-formed XML"),
+    (b"<task><name>x</name></task>", "application/xml", "must be a <job> element"),
+    (b'<?xml version="1.0"?><!DOCTYPE job [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;">]>'
+     b"<job><name>&b;</name></job>", "application/xml", "not well-formed XML"),
+])
+async def test_unreadable_bodies_are_400(
+    api: GateApi, body: bytes, content_type: str, words: str
+) -> None:
+    response = await api.client.post("/api/job", data=body, headers={
+        **api.headers, "Content-Type": content_type})
+    assert response.status == 400
+    text = await response.text()
+    assert (html.escape(words, quote=False) if api.xml else words) in text, text
+    assert await api.ok("GET", "/api/job") == [], "nothing was created"
+
+
+async def test_a_bad_change_loses_nothing_and_null_unsets(api: GateApi) -> None:
+    job = await new_job(api)
+    spec = await api.created_spec(job, "output", {
+        "type": "JSON", "annotationSelectors": ":Person", "fileExtension": ".people.json"})
+    await bad(api, "POST", spec, "output", {"type": "MIMIR"}, "body", "needs indexUrl")
+    kept = await api.ok("GET", spec)
+    assert (kept["type"], kept["annotationSelectors"]) == ("JSON", ":Person")
+    changed = await api.ok("POST", spec, "output", {"annotationSelectors": None})
+    assert "annotationSelectors" not in changed
+    assert changed["fileExtension"] == ".people.json"
+    assert "annotationSelectors" not in await api.ok("GET", spec)
+    assert (await api.call("DELETE", spec))[0] == 204
+    assert (await api.call("GET", spec))[0] == 404
+    assert await api.ok("GET", f"/api/job/{job}/output") == []
+
+
+async def test_input_type_comes_from_the_file_name(api: GateApi) -> None:
+    job = await new_job(api)
+    for file_name, kind in (("docs.tar.gz", "TAR"), ("crawl.arc.gz", "ARC"), ("a.ZIP", "ZIP")):
+        spec = await api.created_spec(job, "input", {"sourceBundle": await new_bundle(
+            api, file_name)})
+        assert (await api.ok("GET", spec))["type"] == kind
+    await bad(api, "POST", f"/api/job/{job}/input", "input",
+              {"sourceBundle": await new_bundle(api, "notes.txt")}, "type", "give ZIP, TAR")
+
+
+async def test_bad_state_filter_and_unknown_ids(api: GateApi) -> None:
+    status, error, _ = await api.call("GET", "/api/job?state=ACTIVE&state=SLEEPING")
+    assert status == 400
+    assert error["errors"][0]["field"] == "state"
+    assert "SLEEPING" in error["errors"][0]["message"]
+    for path in ("/api/job/nope", "/api/job/nope/application", "/api/data/nope"):
+        assert (await api.call("GET", path))[0] == 404
+    job = await new_job(api)
+    assert (await api.call("GET", f"/api/job/{job}/output/9"))[0] == 404
+
+
+async def test_the_jobs_api_refuses_the_internal_tool(api: GateApi) -> None:
+    """`gate:annotate` reaches storage the GATE API checked; nobody submits it directly."""
+    parameters = {
+        "application": {"url": "s3://conveyor/gate/u/application/app.zip"},
+        "inputs": [{"id": "1", "source": "s3://conveyor/data/b/docs.zip", "type": "ZIP"}],
+        "outputs": [{"id": "1", "type": "JSON"}], "output": {"url": "s3://conveyor/gate/u/o/"},
+        "report": "s3://conveyor/gate/u/reports/run.json",
+    }
+    response = await api.client.post("/api/jobs/", json={"tasks": [
+        {"tool": "gate:annotate", "parameters": parameters}]}, headers=api.account.headers)
+    body = await response.json()
+    assert response.status == 400
+    assert body["errors"] == [{"field": "tasks.0.tool", "message":
+                               "'gate:annotate' runs only through the GATE Cloud API (/api/job)"}]
