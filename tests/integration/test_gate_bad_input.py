@@ -135,9 +135,12 @@ async def test_a_bad_change_loses_nothing_and_null_unsets(api: GateApi) -> None:
 async def test_input_type_comes_from_the_file_name(api: GateApi) -> None:
     job = await new_job(api)
     for file_name, kind in (("docs.tar.gz", "TAR"), ("crawl.arc.gz", "ARC"), ("a.ZIP", "ZIP")):
-        spec = await api.created_spec(job, "input", {"sourceBundle": await new_bundle(
-            api, file_name)})
-        assert (await api.ok("GET", spec))["type"] == kind
+        bundle = await new_bundle(api, file_name)
+        # The dashboard's `D-` form of a bundle id is accepted too.
+        spec = await api.created_spec(job, "input", {"sourceBundle": f"D-{bundle}"})
+        shown = await api.ok("GET", spec)
+        assert shown["type"] == kind
+        assert shown["sourceBundle"].endswith(f"/api/data/{bundle}")
     await bad(api, "POST", f"/api/job/{job}/input", "input",
               {"sourceBundle": await new_bundle(api, "notes.txt")}, "type", "give ZIP, TAR")
 
