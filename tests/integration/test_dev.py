@@ -1,8 +1,10 @@
 """`conveyor dev`: the whole platform from one command, joined by a second worker, and
-nothing left running after SIGTERM."""
+nothing left running after SIGTERM; the GATE API's curl walkthrough runs against it."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from shared.settings import load_settings
 from tests.processes import conveyor, wait_exit, wait_log_event, wait_status, wait_text
 
 DEV_KEY = "devkeyabc.0123456789abcdefghijklmnopqrstuv"
+WALKTHROUGH = Path(__file__).resolve().parents[2] / "examples" / "gate" / "walkthrough.sh"
 
 
 def descendants(pid: int) -> list[psutil.Process]:
@@ -41,6 +44,18 @@ async def test_dev_runs_everything_on_one_port_and_leaves_nothing_behind(
         banner = await wait_text(tmp_path / "dev.log", "Press Ctrl-C to stop.", dev)
         assert f"Conveyor is running at {base}" in banner
         assert f"API key:   {DEV_KEY}" in banner
+
+        # The GATE API's curl walkthrough (docs/gate-api.md), in both of its formats.
+        for form in ("json", "xml"):
+            walk = await asyncio.create_subprocess_exec(
+                str(WALKTHROUGH), stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env={**os.environ, "CONVEYOR_URL": base, "CONVEYOR_API_KEY": DEV_KEY,
+                     "FORMAT": form})
+            output = (await asyncio.wait_for(walk.communicate(), 120))[0].decode()
+            assert walk.returncode == 0, output
+            assert "documentsProcessed" in output
+            assert "COMPLETED" in output
 
         env_file = data_dir / "conveyor.env"
         joined_settings = load_settings(env_file)

@@ -193,17 +193,25 @@ async def test_whole_life_of_a_job(
         assert int(again["bytesUsed"]) == 2 * int(details["bytesUsed"])
 
 
-async def test_outputs_in_an_own_bucket(
+async def test_application_and_outputs_in_an_own_bucket(
     client: Client, gate_settings: Settings
 ) -> None:
-    """Results go to the user's bucket under the prefix, with the user's keys; no bundle."""
+    """The application is read from, and the results written to, the user's bucket with the
+    user's keys (the secret never shown again); no result bundle is made."""
     own = f"own-{gate_settings.s3_bucket}"
     storage = Minio(gate_settings.s3_host, access_key="AKIAOWNUSER", secret_key="own-secret",
                     secure=False, region=gate_settings.s3_region)
     await asyncio.to_thread(storage.make_bucket, own)
+    application = zip_folder(EXAMPLES / "application")
+    await asyncio.to_thread(storage.put_object, own, "apps/people.zip",
+                            io.BytesIO(application), len(application))
     try:
-        api = GateApi(client, await make_account(gate_settings), xml=False)
+        api = GateApi(client, await make_account(gate_settings), xml=True)
         job = await configured_job(api, "own bucket", [{"type": "JSON"}])
+        shown = await api.ok("POST", f"/api/job/{job}/application", "application",
+                             {"s3Location": f"s3://{own}/apps/people.zip",
+                              "accessKey": "AKIAOWNUSER", "secretKey": "own-secret"})
+        assert shown == {"location": f"s3://{own}/apps/people.zip", "accessKey": "AKIAOWNUSER"}
         directory = await api.ok("POST", f"/api/job/{job}/outputDirectory", "outputDirectory",
                                  {"s3Location": f"s3://{own}/results", "accessKey": "AKIAOWNUSER",
                                   "secretKey": "own-secret"})
@@ -211,6 +219,8 @@ async def test_outputs_in_an_own_bucket(
         async with backend(gate_settings):
             assert (await api.control(job, "start"))[0] == 204
             await wait_state(api, job, "COMPLETED")
+            log = await api.ok("GET", f"/api/job/{job}/log")
+            assert any(f"s3://{own}/apps/people.zip" in entry["#text"] for entry in log)
         keys = sorted(o.object_name for o in await asyncio.to_thread(
             lambda: list(storage.list_objects(own, prefix="results/", recursive=True))))
         assert keys == [f"results/{p.name}.json" for p in DOCUMENTS]
