@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import re
 
+import aiohttp
 import pytest
 from playwright.async_api import FilePayload, Page, expect
 
+from shared.accounts import ensure_account, new_api_key
+from shared.store import open_store
 from tests.e2e.conftest import ARTIFACTS, SAMPLE, SAMPLE_KEY, Dev, sign_in
 
 pytestmark = pytest.mark.timeout(180)
@@ -197,3 +200,73 @@ async def test_readable_on_a_phone(page: Page, dev: Dev) -> None:
     label = await page.locator("tbody td").first.evaluate(
         "cell => getComputedStyle(cell, '::before').content")
     assert label == '"Job"'
+
+
+async def test_restart_and_resubmit_a_finished_job(page: Page, dev: Dev) -> None:
+    await sign_in(page, dev.key)
+    await page.goto("/#/submit")
+    await page.get_by_label("Job JSON").fill(json.dumps({"tags": ["console", "again"], "tasks": [
+        {"tool": "debug:log", "parameters": {"messages": ["once more"]}}]}))
+    await page.get_by_role("button", name="Submit job").click()
+    await expect(page).to_have_url(JOB_PAGE)
+    first = page.url
+    summary = page.locator("dl.summary").first
+    await expect(summary.get_by_text("Completed")).to_be_visible(timeout=60_000)
+
+    log_lines = page.get_by_role("log", name="Log of task 1").locator(".log-line")
+    await expect(log_lines.filter(has_text="once more")).to_have_count(1)
+    await page.get_by_role("button", name="Restart").click()
+    await expect(page.get_by_role("status").filter(has_text="Job restarted.")).to_be_visible()
+    # The same job runs again, and its log goes on with the second run's line.
+    await expect(log_lines.filter(has_text="once more")).to_have_count(2, timeout=60_000)
+    await expect(summary.get_by_text("Completed")).to_be_visible(timeout=60_000)
+    assert page.url == first
+
+    await page.get_by_role("button", name="Resubmit").click()
+    await expect(page).not_to_have_url(first)
+    await expect(page).to_have_url(JOB_PAGE)
+    await expect(page.locator("dl.summary").first.get_by_text("Completed")).to_be_visible(
+        timeout=60_000)
+    await expect(page.get_by_role("log", name="Log of task 1")).to_contain_text("once more")
+
+
+async def test_a_rate_limited_log_waits_as_retry_after_says(page: Page, dev: Dev) -> None:
+    key = new_api_key()
+    async with open_store(dev.settings, "console-test") as store:
+        await ensure_account(store, "limited", "lee", key, roles=[])
+    headers = {"Authorization": f"api-key {key}"}
+    async with aiohttp.ClientSession(dev.url, headers=headers) as http:
+        async with http.post("/api/jobs/", json={"tasks": [
+                {"tool": "debug:log", "parameters": {"messages": ["hidden for now"]}}]}) as made:
+            job = await made.json()
+        logs = f"/api/jobs/{job['id']}/tasks/1/logs/"
+        for _ in range(dev.settings.log_rate_per_minute):  # the whole minute's allowance
+            async with http.get(logs) as response:
+                assert response.status == 200
+        async with http.get(logs) as response:
+            assert response.status == 429
+
+    await sign_in(page, key)
+    await page.goto(f"/#/jobs/{job['id']}")
+    status = page.locator("li.task .log-status")
+    await expect(status).to_have_text(re.compile(
+        r"Log requests are rate-limited; trying again in \d+ s\."), timeout=30_000)
+    await expect(page.locator("li.task .log")).to_be_empty()  # nothing read, nothing shown
+
+
+async def test_polling_backs_off_and_honours_waits(page: Page, dev: Dev) -> None:
+    """The console's Poller, stepped by hand: the delays it schedules after each outcome."""
+    await page.goto("/")
+    result = await page.evaluate("""async () => {
+        const { Poller } = await import("/console/poll.js");
+        const outcomes = [{changed: true}, {}, {}, {error: new Error("down")},
+                          {wait: 5000}, {changed: true}, {done: true}];
+        const poller = new Poller(async () => outcomes.shift(),
+                                  {min: 100, max: 1000, factor: 2});
+        const delays = [];
+        poller.schedule = (ms) => delays.push(ms);
+        poller.running = true;
+        for (let i = 0; i < 7; i++) await poller.tick();
+        return {delays, running: poller.running};
+    }""")
+    assert result == {"delays": [100, 200, 400, 800, 5000, 100], "running": False}

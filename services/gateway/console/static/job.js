@@ -119,6 +119,8 @@ function taskItem(jobId, first) {
     tail.setFinal(FINAL.has(task.status), task.finished);
     if (!chosen && !details.open && (task.status === 1 || task.status === 3 || only)) {
       details.open = true; // the toggle event starts the tail
+    } else if (details.open) {
+      tail.start(); // again after a restart; nothing when it runs or has read everything
     }
   }
   return { element, update, stop: () => tail.stop() };
