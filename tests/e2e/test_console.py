@@ -270,3 +270,30 @@ async def test_polling_backs_off_and_honours_waits(page: Page, dev: Dev) -> None
         return {delays, running: poller.running};
     }""")
     assert result == {"delays": [100, 200, 400, 800, 5000, 100], "running": False}
+
+
+async def test_jobs_are_listed_a_page_at_a_time(page: Page, dev: Dev) -> None:
+    key = new_api_key()
+    async with open_store(dev.settings, "console-test") as store:
+        await ensure_account(store, "paged", "pia", key, roles=[])
+    async with aiohttp.ClientSession(dev.url, headers={"Authorization": f"api-key {key}"}
+                                     ) as http:
+        made = []
+        for number in range(21):
+            async with http.post("/api/jobs/", json={"tags": [f"n{number}"], "tasks": [
+                    {"tool": "debug:sleep", "parameters": {"seconds": 0}}]}) as response:
+                assert response.status == 201
+                made.append((await response.json())["id"])
+
+    await sign_in(page, key)
+    pager = page.get_by_role("navigation", name="Pages")
+    await expect(pager).to_contain_text("Page 1 of 2 (21 jobs)")
+    rows = page.locator("tbody tr")
+    await expect(rows).to_have_count(20)
+    await expect(rows.first).to_have_attribute("data-job", made[-1])  # newest first
+    await pager.get_by_role("link", name="Next page").click()
+    await expect(pager).to_contain_text("Page 2 of 2 (21 jobs)")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-job", made[0])
+    await pager.get_by_role("link", name="Previous page").click()
+    await expect(rows).to_have_count(20)
