@@ -9,7 +9,7 @@ from services.dev.servers import free_port
 from services.gateway.app import create_app
 from services.gateway.routes import ROUTES
 from tests.conftest import SettingsFactory
-from tests.platform import Client, backend, make_account, submit, wait_job
+from tests.platform import Account, Client, backend, make_account, submit, wait_job
 
 
 async def test_every_route_with_another_organizations_key(
@@ -26,24 +26,48 @@ async def test_every_route_with_another_organizations_key(
         bundle = await client.post("/job_bundle/", json={"name": "acme-bundle"},
                                    headers=owner.headers)
         assert bundle.status == 201
+        gate_job, data_bundle = await gate_job_of(client, owner)
         walked: list[tuple[str, str, int]] = []
         for route in ROUTES:
-            path = route.path.format(job_id=job["id"], task_id=1)
+            gate = route.path.startswith(("/api/job/{job_id}", "/api/data/"))
+            path = route.path.format(job_id=gate_job if gate else job["id"], task_id=1,
+                                     spec_id=1, bundle_id=data_bundle)
+            if route.path == "/api/job/{job_id}/log":
+                path = route.path.format(job_id=job["id"])
             body: dict[str, Any] | None = None
             if route.method == "POST":
-                body = ({"name": f"globex-{len(walked)}"} if "job_bundle" in path
-                        else {"tasks": [{"tool": "debug:sleep"}]})
+                body = {"tasks": [{"tool": "debug:sleep"}]}
+                if route.path in {"/job_bundle/", "/api/job_bundle/", "/api/job"}:
+                    body = {"name": f"globex-{len(walked)}"}
+                elif route.path == "/api/data":
+                    body = {"name": f"globex-{len(walked)}", "fileName": "docs.zip"}
             response = await client.request(route.method, path, headers=stranger.headers,
                                             json=body)
             text = await response.text()
             walked.append((route.method, route.path, response.status))
             assert "acme" not in text, (route.path, text)
-            if "{job_id}" in route.path:
+            if "{job_id}" in route.path or "{bundle_id}" in route.path:
                 assert response.status == 404, (route.path, response.status, text)
             else:  # listings and creations: answered, but with nothing of acme's
                 assert response.status in {200, 201}, (route.path, response.status, text)
                 assert job["id"] not in text, (route.path, text)
+                assert gate_job not in text, (route.path, text)
+                assert data_bundle not in text, (route.path, text)
     assert len(walked) == len(ROUTES)
+
+
+async def gate_job_of(client: Client, owner: Account) -> tuple[str, str]:
+    """A GATE Cloud-style job of `owner`'s, with an input (from a data bundle) and an
+    output: (job id, data bundle id)."""
+    job = await client.post("/api/job", json={"name": "acme-gate"}, headers=owner.headers)
+    bundle = await client.post("/api/data", json={"name": "acme-docs", "fileName": "d.zip"},
+                               headers=owner.headers)
+    job_id, bundle_id = (await job.json())["id"], (await bundle.json())["id"]
+    for kind, spec in (("input", {"sourceBundle": bundle_id}), ("output", {"type": "JSON"})):
+        added = await client.post(f"/api/job/{job_id}/{kind}", json=spec,
+                                  headers=owner.headers, allow_redirects=False)
+        assert added.status == 303, await added.text()
+    return job_id, bundle_id
 
 
 async def test_oversized_headers_and_bodies_are_refused_cleanly(

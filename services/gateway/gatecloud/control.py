@@ -137,8 +137,8 @@ async def launch(request: web.Request, job: Document, core: Document | None) -> 
 
 
 async def control(request: web.Request) -> web.Response:
-    body = await read_body(request, "control", Control)
     job, core = await current(request, await visible_gate_job(request))
+    body = await read_body(request, "control", Control)
     state = state_of(job, core)
     valid = VALID_STATES[body.action]
     if state not in valid:

@@ -88,7 +88,9 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 async def editable(request: web.Request) -> Document:
-    """The job, if its configuration may change now: not while a run is ACTIVE."""
+    """The job, if its configuration may change now: not while a run is ACTIVE. (Handlers
+    find the job before reading the body: a job of another organization is a 404 whatever
+    the body says.)"""
     job, core = await current(request, await visible_gate_job(request))
     state = state_of(job, core)
     if state in {"ACTIVE", "DELETED"}:
@@ -112,8 +114,8 @@ async def change(request: web.Request, job: Document, fields: Document) -> Docum
 
 async def rename_job(request: web.Request) -> web.Response:
     """§3.2: the name is the only detail that changes (in any state but DELETED)."""
-    body = await read_body(request, "job", JobChanges)
     job = await visible_gate_job(request)
+    body = await read_body(request, "job", JobChanges)
     if job["phase"] == DELETED:
         raise ApiError(409, "the job is DELETED")
     return await answer_job(request, await change(request, job, {"name": body.name}))
@@ -157,8 +159,8 @@ async def get_application(request: web.Request) -> web.Response:
 
 async def set_application(request: web.Request) -> web.Response:
     """§4.2: upload here (`fileName`: answers a `putUrl`) or use one in your own bucket."""
-    body = await read_body(request, "application", ApplicationChange)
     job = await editable(request)
+    body = await read_body(request, "application", ApplicationChange)
     application: Document
     if body.fileName is not None:
         application = {"kind": "upload", "fileName": body.fileName,
@@ -189,8 +191,8 @@ async def get_output_directory(request: web.Request) -> web.Response:
 
 async def set_output_directory(request: web.Request) -> web.Response:
     """§5.2: the default location, or `s3Location` (with keys) in your own bucket."""
-    body = await read_body(request, "outputDirectory", OutputDirectoryChange)
     job = await editable(request)
+    body = await read_body(request, "outputDirectory", OutputDirectoryChange)
     directory = None
     if body.s3Location is not None:
         bucket, prefix = split_s3_url(body.s3Location)

@@ -92,9 +92,8 @@ async def list_specs(request: web.Request) -> web.Response:
 
 async def add_spec(request: web.Request) -> web.Response:
     kind = kind_of(request)
-    fields = await read_fields(request, kind)
-    model = parse(MODELS[kind], fields)
     job = await editable(request)
+    model = parse(MODELS[kind], await read_fields(request, kind))
     spec = await checked(request, job, kind, stored(model))
     spec_id = str(job["next_spec"])
     await change(request, job, {FIELDS[kind]: [*job[FIELDS[kind]], {"id": spec_id, **spec}],
@@ -119,9 +118,9 @@ async def get_spec(request: web.Request) -> web.Response:
 async def change_spec(request: web.Request) -> web.Response:
     """§7.4: the keys given replace the spec's; a key given as null is unset."""
     kind = kind_of(request)
-    fields = await read_fields(request, kind)
     job = await editable(request)
     spec = find_spec(job, kind, request.match_info["spec_id"])
+    fields = await read_fields(request, kind)
     merged = {key: value for key, value in {**spec, **fields}.items()
               if key != "id" and value is not None}
     if kind == "input" and "type" not in fields and "sourceBundle" in fields:
