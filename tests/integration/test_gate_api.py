@@ -81,14 +81,20 @@ async def configured_job(api: GateApi, name: str, outputs: list[dict[str, Any]])
     application = await api.ok("POST", f"/api/job/{job}/application", "application",
                                {"fileName": "people-and-places.zip"})
     await upload(application["putUrl"], zip_folder(EXAMPLES / "application"))
-    bundle = await api.ok("POST", "/api/data", "bundle",
-                          {"name": "examples", "fileName": "documents.zip"}, status=201)
-    await upload(bundle["putUrl"], zip_folder(EXAMPLES / "documents"))
-    spec = await api.created_spec(job, "input", {"sourceBundle": bundle["id"]})
+    spec = await api.created_spec(job, "input", {"sourceBundle": await upload_documents(api)})
     assert (await api.ok("GET", spec))["type"] == "ZIP"
     for output in outputs:
         await api.created_spec(job, "output", output)
     return job
+
+
+async def upload_documents(api: GateApi) -> str:
+    """The example documents as a ZIP data bundle; its id."""
+    bundle = await api.ok("POST", "/api/data", "bundle",
+                          {"name": "examples", "fileName": "documents.zip"}, status=201)
+    await upload(bundle["putUrl"], zip_folder(EXAMPLES / "documents"))
+    bundle_id: str = bundle["id"]
+    return bundle_id
 
 
 async def wait_state(api: GateApi, job: str, state: str, within: float = 60.0) -> None:
@@ -135,6 +141,7 @@ async def test_whole_life_of_a_job(
 
     async with backend(gate_settings):
         assert (await api.control(job, "start"))[0] == 204
+        assert await api.state(job) == "ACTIVE"
         await wait_state(api, job, "COMPLETED")
         details = await api.ok("GET", f"/api/job/{job}")
         assert details["name"] == "people and places"
@@ -289,9 +296,24 @@ async def test_each_action_in_a_wrong_state_is_409(
         status, error = await api.control(job, action)
         assert (status, error["validStates"]) == (409, [valid])
 
+    assert (await api.call("DELETE", f"/api/job/{job}"))[0] == 204
+    assert job not in {j["id"] for j in await api.ok("GET", "/api/job")}
+    for action in ("start", "stop", "resume", "reset"):
+        status, error = await api.control(job, action)
+        assert (status, error["state"]) == (409, "DELETED")
+
     ready = await configured_job(api, "ready", [{"type": "JSON"}])
     for action in ("stop", "resume", "reset"):
         assert (await api.control(ready, action))[0] == 409
+    # An input whose bundle was deleted cannot start.
+    bundle = (await api.ok("GET", f"/api/job/{ready}/input/1"))["sourceBundle"]
+    assert (await api.call("DELETE", bundle[bundle.index("/api/"):]))[0] == 204
+    status, error = await api.control(ready, "start")
+    assert status == 409
+    assert "was deleted" in error["error"]
+    spec = await api.created_spec(ready, "input", {"sourceBundle": await upload_documents(api)})
+    assert (await api.call("DELETE", f"/api/job/{ready}/input/1"))[0] == 204
+    assert spec.endswith("/input/3")
     # A READY job whose application was never uploaded cannot start: 409 says so.
     await api.ok("POST", f"/api/job/{ready}/application", "application",
                  {"fileName": "other.zip"})
