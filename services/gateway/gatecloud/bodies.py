@@ -6,10 +6,18 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic import model_validator as _model_validator
 
 from shared.api import bad_request
@@ -60,6 +68,15 @@ def split_list(value: str | None) -> list[str] | None:
     return items or None
 
 
+def _plain_file_name(value: str) -> str:
+    if not _FILE_NAME.match(value):
+        raise ValueError("must be a plain file name (letters, digits, ' .()+-'), no '/'")
+    return value
+
+
+FileName = Annotated[str, AfterValidator(_plain_file_name)]
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -83,6 +100,12 @@ def _s3_location(value: str | None) -> str | None:
 class OwnBucket(Body):
     """A location in the user's own bucket: the platform's S3 service unless `endpoint`."""
 
+    def stored(self, location: str) -> dict[str, Any]:
+        """As kept with the job: the secret in the clear (the worker needs it)."""
+        return {"location": location, "accessKey": self.accessKey,
+                "secretKey": self.secretKey.get_secret_value() if self.secretKey else None,
+                "endpoint": self.endpoint}
+
     s3Location: str | None = None
     accessKey: str | None = Field(default=None, min_length=1)
     secretKey: SecretStr | None = None
@@ -105,14 +128,7 @@ class OwnBucket(Body):
 
 
 class ApplicationChange(OwnBucket):
-    fileName: str | None = None
-
-    @field_validator("fileName")
-    @classmethod
-    def _file_name(cls, value: str | None) -> str | None:
-        if value is not None and not _FILE_NAME.match(value):
-            raise ValueError("must be a plain file name (letters, digits, ' .()+-'), no '/'")
-        return value
+    fileName: FileName | None = None
 
     @_model_validator(mode="after")
     def _one_kind(self) -> ApplicationChange:
@@ -234,12 +250,5 @@ class Control(Body):
 
 class NewBundle(Body):
     name: str = Field(min_length=1, max_length=200)
-    fileName: str
+    fileName: FileName
     organization: str | None = Field(default=None, min_length=1)
-
-    @field_validator("fileName")
-    @classmethod
-    def _file_name(cls, value: str) -> str:
-        if not _FILE_NAME.match(value):
-            raise ValueError("must be a plain file name (letters, digits, ' .()+-'), no '/'")
-        return value

@@ -146,9 +146,14 @@ async def application_view(request: web.Request, job: Document) -> dict[str, Any
         return {"location": platform_location(request, key), "fileName": application["fileName"],
                 "putUrl": await objects.presigned_put_url(key),
                 "uploaded": bool(await objects.list_keys(key))}
-    shown = {"location": application["location"], "accessKey": application.get("accessKey")}
-    if application.get("endpoint"):
-        shown["endpoint"] = application["endpoint"]
+    return own_bucket_view(application, "location")
+
+
+def own_bucket_view(place: Document, location_key: str) -> dict[str, Any]:
+    """A location in the user's bucket as shown: never the secret key."""
+    shown = {location_key: place["location"], "accessKey": place.get("accessKey")}
+    if place.get("endpoint"):
+        shown["endpoint"] = place["endpoint"]
     return shown
 
 
@@ -167,9 +172,7 @@ async def set_application(request: web.Request) -> web.Response:
                        "key": files_prefix(job) + f"application/{body.fileName}"}
     else:
         assert body.s3Location is not None
-        application = {"kind": "s3", "location": body.s3Location, "accessKey": body.accessKey,
-                       "secretKey": body.secretKey.get_secret_value() if body.secretKey else None,
-                       "endpoint": body.endpoint}
+        application = {"kind": "s3", **body.stored(body.s3Location)}
     job = await change(request, job, {"application": application})
     return respond(request, await application_view(request, job), "application")
 
@@ -178,10 +181,7 @@ def output_directory_view(job: Document) -> dict[str, Any]:
     directory = job["output_directory"]
     if directory is None:
         return {"defaultLocation": True}
-    shown = {"s3Location": directory["location"], "accessKey": directory.get("accessKey")}
-    if directory.get("endpoint"):
-        shown["endpoint"] = directory["endpoint"]
-    return shown
+    return own_bucket_view(directory, "s3Location")
 
 
 async def get_output_directory(request: web.Request) -> web.Response:
@@ -198,8 +198,6 @@ async def set_output_directory(request: web.Request) -> web.Response:
         bucket, prefix = split_s3_url(body.s3Location)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        directory = {"location": f"s3://{bucket}/{prefix}", "accessKey": body.accessKey,
-                     "secretKey": body.secretKey.get_secret_value() if body.secretKey else None,
-                     "endpoint": body.endpoint}
+        directory = body.stored(f"s3://{bucket}/{prefix}")
     job = await change(request, job, {"output_directory": directory})
     return respond(request, output_directory_view(job), "outputDirectory")
