@@ -277,6 +277,13 @@ async def test_stop_aborts_a_running_job_and_keeps_what_it_wrote(
         bundle = await api.ok("GET", details["resultBundle"][details["resultBundle"]
                                                          .index("/api/"):])
         assert 1 <= len(bundle["files"]) < len(DOCUMENTS)
+        # The stopped worker's last report is what the job was settled with: the document
+        # being sent when it stopped has its JSON file, but was not processed.
+        summary = await api.ok("GET", f"/api/job/{job}/reports/summary")
+        assert summary["runStatus"] == "Cancelled"
+        assert summary["documentsProcessed"] <= len(bundle["files"])
+        assert len(bundle["files"]) <= summary["documentsProcessed"] + 1
+        assert summary["bytesUsed"] == summary["bytesRead"] == int(details["bytesUsed"])
         log = await api.ok("GET", f"/api/job/{job}/log")
         assert any("stopped on request" in entry["message"] for entry in log)
 

@@ -8,11 +8,13 @@ import pytest
 
 from services.gateway.gatecloud.records import (
     MIB,
+    SETTLE_GRACE,
     charged_bytes,
     charged_seconds,
     new_gate_job,
     run_seconds,
     state_of,
+    worker_done,
 )
 from services.worker.tools.annotate import output_name
 from shared.jobs import Status
@@ -35,8 +37,25 @@ def test_configuration_decides_reserved_or_ready() -> None:
     (Status.QUEUED, "ACTIVE"), (Status.RUNNING, "ACTIVE"), (Status.COMPLETED, "COMPLETED"),
     (Status.FAILED, "COMPLETED"), (Status.CANCELLED, "COMPLETED"),
 ])
-def test_a_started_job_follows_its_core_run(status: Status, state: str) -> None:
-    assert state_of(job(phase="started"), {"status": int(status)}) == state
+def test_a_started_job_follows_its_settled_core_run(status: Status, state: str) -> None:
+    assert state_of(job(phase="started", settled_runs=1), {"status": int(status), "runs": 1}
+                    ) == state
+
+
+def test_an_ended_run_is_active_until_settled() -> None:
+    ended = {"status": int(Status.CANCELLED), "runs": 2}
+    assert state_of(job(phase="started", settled_runs=1), ended) == "ACTIVE"
+    assert state_of(job(phase="started", settled_runs=2), ended) == "COMPLETED"
+
+
+def test_a_run_settles_once_its_worker_wrote_its_last() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    started = {"t1": {"id": 1, "started": now - timedelta(seconds=5)}}
+    core = {"finished": now - timedelta(seconds=1), "tasks": started}
+    assert not worker_done(core, {"ended": False}, now)
+    assert worker_done(core, {"ended": True}, now)
+    assert worker_done({**core, "tasks": {"t1": {"id": 1, "started": None}}}, {}, now)
+    assert worker_done(core, {}, now + SETTLE_GRACE), "a worker that died never writes it"
 
 
 def test_suspended_and_deleted_win() -> None:

@@ -4,7 +4,8 @@ and from the core job that runs it), its accounting, and its shape in the API (Â
 States: RESERVED (configuration incomplete), READY (an application, an input and an output),
 ACTIVE (its run is queued or running), COMPLETED (its run ended: completed, failed or
 stopped), SUSPENDED (set by the system; resumable), DELETED. A run that ended is *settled*
-once: its time and bytes added to the job's, its results made a data bundle."""
+once its worker wrote its last: its time and bytes added to the job's, its results made a
+data bundle; until then the job stays ACTIVE."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ DEFAULT_STATES = ("RESERVED", "READY", "ACTIVE", "COMPLETED")
 # Stored phases; READY/RESERVED and ACTIVE/COMPLETED are told apart when read.
 CONFIGURING, STARTED, SUSPENDED, DELETED = "configuring", "started", "suspended", "deleted"
 MIB = 1024 * 1024
+# How long a stopped run's worker gets to write its last files and report before the run is
+# settled without it (a worker that died never writes it).
+SETTLE_GRACE = timedelta(seconds=30)
 SYSTEM_TASK = 0
 
 
@@ -88,6 +92,8 @@ def state_of(job: Document, core: Document | None) -> str:
         return "RESERVED" if missing_parts(job) else "READY"
     if core is not None and not Status(core["status"]).is_final:
         return "ACTIVE"
+    if core is not None and core["runs"] != job["settled_runs"]:
+        return "ACTIVE"  # ended, but its worker is still writing its last files and report
     return "COMPLETED"
 
 
@@ -143,15 +149,30 @@ async def read_run_report(request: web.Request, job: Document) -> dict[str, Any]
     return report if isinstance(report, dict) else {}
 
 
+def worker_done(core: Document, report: dict[str, Any], now: datetime) -> bool:
+    """Whether the worker of an ended run wrote its last: its report says so, its task never
+    started, or the worker has not been heard of for SETTLE_GRACE (it is gone)."""
+    if report.get("ended") is True:
+        return True
+    if not any(isinstance(task.get("started"), datetime) for task in ordered_tasks(core)):
+        return True
+    finished = core.get("finished")
+    return not isinstance(finished, datetime) or now - finished > SETTLE_GRACE
+
+
 async def settle(request: web.Request, job: Document, core: Document | None) -> Document:
-    """A started job whose core run ended, settled (once, whoever reads it first): the run's
-    time and bytes added, its results in the default location made a data bundle."""
+    """A started job whose core run ended, settled (once, whoever reads it first, and once
+    its worker has written its last): the run's time and bytes added, its results in the
+    default location made a data bundle."""
     if (job["phase"] != STARTED or core is None or not Status(core["status"]).is_final
             or core["runs"] == job["settled_runs"]):
         return job
     store = request.app[STORE]
     report = await read_run_report(request, job)
-    seconds = run_seconds(core, datetime.now(UTC))
+    now = datetime.now(UTC)
+    if not worker_done(core, report, now):
+        return job
+    seconds = run_seconds(core, now)
     read = int(report.get("bytesRead", 0) or 0)
     bundle_id = None
     if job["output_directory"] is None:

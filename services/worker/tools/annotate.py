@@ -110,12 +110,14 @@ class Run:
     report: RunReport = field(default_factory=RunReport)
     files_written: int = 0
     documents_indexed: int = 0
-    finished: bool = False
+    finished: bool = False  # every input read
+    ended: bool = False  # nothing more will be written: finished, stopped or failed
     _reported: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         return {**self.report.to_json(), "filesWritten": self.files_written,
-                "documentsIndexed": self.documents_indexed, "finished": self.finished}
+                "documentsIndexed": self.documents_indexed, "finished": self.finished,
+                "ended": self.ended}
 
     async def save_report(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -219,7 +221,9 @@ async def gate_annotate(context: ToolContext, parameters: GateAnnotate) -> None:
                 await annotate_input(run, session, number, spec)
         run.finished = True
     finally:
-        # Also when the run is stopped or fails: the report says how far it got.
+        # Also when the run is stopped or fails: the report says how far it got, and that it
+        # is final (the gateway settles the run's accounting on it).
+        run.ended = True
         with contextlib.suppress(Exception):
             await asyncio.shield(run.save_report(force=True))
     summary = run.summary()
