@@ -232,7 +232,12 @@ async def test_application_and_outputs_in_an_own_bucket(
             lambda: list(storage.list_objects(own, prefix="results/", recursive=True))))
         assert keys == [f"results/{p.name}.json" for p in DOCUMENTS]
         assert "resultBundle" not in await api.ok("GET", f"/api/job/{job}")
-    finally:
+        # The run is a job of the core too, its credentials masked there.
+        core = await client.get(f"/api/jobs/{job}/", headers=api.account.headers)
+        shown = await core.text()
+        assert core.status == 200
+        assert "gate:annotate" in shown
+        assert "own-secret" not in shown
         def drop() -> None:
             for obj in storage.list_objects(own, recursive=True):
                 storage.remove_object(own, obj.object_name or "")
