@@ -238,6 +238,7 @@ async def test_application_and_outputs_in_an_own_bucket(
         assert core.status == 200
         assert "gate:annotate" in shown
         assert "own-secret" not in shown
+    finally:
         def drop() -> None:
             for obj in storage.list_objects(own, recursive=True):
                 storage.remove_object(own, obj.object_name or "")
