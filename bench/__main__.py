@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import dispatch, gateway, logs, publish, transfer
+from bench import annotate, dispatch, gateway, logs, publish, transfer
 from bench.common import bench_settings
 from shared.logging import configure_logging
 from shared.settings import Settings
@@ -44,6 +44,7 @@ async def run(quick: bool) -> list[dict[str, Any]]:
             ("logs", lambda: logs.run(fresh(), 10000 if quick else 60000)),
             ("storage", lambda: transfer.storage(fresh(), (128 if quick else 1024) * MB)),
             ("transcode", lambda: transfer.transcode(fresh(), 12 if quick else 30)),
+            ("annotate", lambda: asyncio.to_thread(annotate.run, quick)),  # CPU only
         ]
         for name, step in steps:
             print(f"bench: {name}...", flush=True)
