@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from services.dev.servers import free_port
 from shared.accounts import ensure_account
@@ -90,13 +90,21 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def page(browser: Browser, dev: Dev, request: pytest.FixtureRequest
                ) -> AsyncIterator[Page]:
-    """A fresh tab at the console; uncaught script errors fail the test."""
+    """A fresh tab at the console; script errors and policy violations fail the test."""
     context = await browser.new_context(base_url=dev.url, viewport={"width": 1280,
                                                                     "height": 900})
     context.set_default_timeout(15_000)
     tab = await context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
+
+    def console_error(message: ConsoleMessage) -> None:
+        # An API answer of 4xx is logged by the browser itself; anything else (a script
+        # error, a Content-Security-Policy violation) is the console's fault.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    tab.on("console", console_error)
     try:
         yield tab
     finally:

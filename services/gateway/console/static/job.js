@@ -47,7 +47,7 @@ class LogTail {
     if (this.cursor) query.set("cursor", this.cursor);
     try {
       const { data, headers } = await api(
-        "GET", `/api/jobs/${this.jobId}/tasks/${this.taskId}/logs/?${query}`);
+        "GET", `/api/jobs/${encodeURIComponent(this.jobId)}/tasks/${this.taskId}/logs/?${query}`);
       this.append(data.logs);
       this.cursor = data.cursor || this.cursor;
       if (data.next) return { changed: true, wait: 1000 };
@@ -182,7 +182,7 @@ export function jobView(root, jobId) {
   async function showMetrics(job) {
     const key = `${job.id}:${job.finished}`;
     if (metricsFor === key) return;
-    const { data } = await api("GET", `/api/jobs/${job.id}/metrics/`);
+    const { data } = await api("GET", `/api/jobs/${encodeURIComponent(job.id)}/metrics/`);
     metricsFor = key;
     const number = (value) => Number(value).toLocaleString("en", { maximumSignificantDigits: 3 });
     metricsList.replaceChildren(
@@ -196,7 +196,7 @@ export function jobView(root, jobId) {
 
   const poller = new Poller(async () => {
     try {
-      const { data: job } = await api("GET", `/api/jobs/${jobId}/`);
+      const { data: job } = await api("GET", `/api/jobs/${encodeURIComponent(jobId)}/`);
       const snapshot = JSON.stringify([job.status, job.finished, job.tasks.map(
         (t) => [t.status, t.progress, t.attempts, t.outputs.length])]);
       const changed = snapshot !== shown;
@@ -215,7 +215,7 @@ export function jobView(root, jobId) {
   async function act(action) {
     for (const button of Object.values(buttons)) button.disabled = true;
     try {
-      const { data } = await api("POST", `/api/jobs/${jobId}/${action}/`);
+      const { data } = await api("POST", `/api/jobs/${encodeURIComponent(jobId)}/${action}/`);
       if (action === "resubmit") {
         location.hash = `#/jobs/${data.id}`;
         return;
