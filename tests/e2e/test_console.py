@@ -55,8 +55,18 @@ async def test_sign_in_with_the_keyboard_and_out_again(page: Page, dev: Dev) -> 
     assert await page.evaluate("sessionStorage.getItem('conveyor.apiKey')") == dev.key
     await expect(page.get_by_text("demo", exact=True)).to_be_visible()  # who is signed in
 
+    # From the keyboard: the page's heading has the focus, Tab reaches its first control,
+    # and the focus is drawn.
+    await expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_focused()
+    await page.keyboard.press("Tab")
+    submit_link = page.get_by_role("link", name="Submit a job")
+    await expect(submit_link).to_be_focused()
+    assert await submit_link.evaluate("link => getComputedStyle(link).outlineStyle") == "solid"
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Submit a job")).to_be_visible()
+
     await page.reload()  # the key stays for the tab's session
-    await expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
+    await expect(page.get_by_role("heading", name="Submit a job")).to_be_visible()
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert await page.evaluate("sessionStorage.getItem('conveyor.apiKey')") is None
