@@ -22,7 +22,7 @@ run: venv
 ## test: every test, against real RabbitMQ, MongoDB-protocol and S3 servers, and the web
 ## console's in headless Chromium (installed from Debian's package when missing)
 test: venv
-	@scripts/ensure-chromium
+	@scripts/ensure-test-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## lint: ruff and mypy --strict

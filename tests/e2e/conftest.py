@@ -1,7 +1,7 @@
 """The web console in headless Chromium, driven by Playwright, against a real `conveyor dev`.
 
 The browser is the system's Chromium (`CONVEYOR_CHROMIUM`, default /usr/bin/chromium;
-`scripts/ensure-chromium` installs Debian's package): Playwright never downloads one. Each
+`scripts/ensure-test-tools` installs Debian's package): Playwright never downloads one. Each
 test gets a fresh browser context (so a fresh sessionStorage), and leaves a screenshot of
 where it ended under test-artifacts/console/."""
 
@@ -76,7 +76,7 @@ async def dev(servers: ServerUrls, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/ensure-chromium, or set "
+        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/ensure-test-tools, or set "
                     "CONVEYOR_CHROMIUM to a Chromium binary")
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM,
