@@ -9,6 +9,7 @@ D/conveyor.env` joins the same instance the same way.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import sys
 from contextlib import AsyncExitStack
@@ -42,6 +43,11 @@ async def amqp_answers(url: str) -> bool:
     return await port_answers(host or "127.0.0.1", int(port or 5672))
 
 
+def instance_prefix(data_dir: Path) -> str:
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
+    return f"dev-{digest}."
+
+
 async def start_servers(settings: Settings, data_dir: Path, servers: LocalServers) -> Settings:
     """Use every server the settings name explicitly; start a local stand-in for the rest."""
     explicit = settings.model_fields_set
@@ -50,6 +56,11 @@ async def start_servers(settings: Settings, data_dir: Path, servers: LocalServer
         update["mongo_url"] = await servers.start_mongo(data_dir)
     if "s3_endpoint" not in explicit:
         update["s3_endpoint"] = await servers.start_s3(data_dir)
+    if "amqp_prefix" not in explicit:
+        # The machine's broker may serve other instances (another `conveyor dev`, tests): a
+        # prefix of this instance's own keeps their queues apart. It follows the data
+        # directory, so a restart finds the messages its last run left.
+        update["amqp_prefix"] = instance_prefix(data_dir)
     if not await amqp_answers(settings.amqp_url):
         log.info("no RabbitMQ at CONVEYOR_AMQP_URL; starting a private node")
         update["amqp_url"] = await servers.start_rabbitmq(data_dir)
