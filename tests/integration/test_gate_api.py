@@ -21,6 +21,7 @@ from minio import Minio
 
 from services.dev.servers import free_port
 from services.gateway.app import create_app
+from services.gateway.gatecloud.records import SETTLE_GRACE
 from services.logger.main import serve as serve_logger
 from shared.settings import Settings
 from tests.conftest import SettingsFactory
@@ -464,3 +465,21 @@ async def test_inputs_are_read_as_their_specs_say(client: Client, gate_settings:
         assert summary["documentsFailed"] == 1
         assert summary["failures"][0]["document"] == "scan.png"
         assert "image/png" in summary["failures"][0]["reason"]
+
+
+async def test_a_bad_application_fails_the_run_and_says_why(
+    client: Client, gate_settings: Settings
+) -> None:
+    """The run fails at once (its report, written as it fails, settles it well within the
+    grace a lost worker gets), and the summary says why."""
+    api = GateApi(client, await make_account(gate_settings), xml=False)
+    job = await configured_job(api, "bad application", [{"type": "JSON"}])
+    application = await api.ok("GET", f"/api/job/{job}/application")
+    await upload(application["putUrl"], single_zip("README.txt", b"no pipeline here"))
+    async with backend(gate_settings):
+        assert (await api.control(job, "start"))[0] == 204
+        await wait_state(api, job, "COMPLETED", within=SETTLE_GRACE.total_seconds() / 2)
+        summary = await api.ok("GET", f"/api/job/{job}/reports/summary")
+        assert summary["runStatus"] == "Failed"
+        assert "pipeline.json" in summary["error"]
+        assert summary["documentsProcessed"] == 0

@@ -193,6 +193,7 @@ async def summary_report(request: web.Request) -> web.Response:
         "documentsIndexed": report.get("documentsIndexed", 0),
         "bytesRead": report.get("bytesRead", 0),
         "runSeconds": report.get("seconds"),
+        "error": report.get("error"),
         "timeUsed": round(seconds, 3), "bytesUsed": read,
         "failures": failures,
     }

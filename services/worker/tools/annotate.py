@@ -99,33 +99,40 @@ def output_name(name: str) -> str:
 
 
 @dataclass
+class Ledger:
+    """What a run did, saved as its report: every REPORT_INTERVAL, and once it ends."""
+
+    place: S3Location
+    key: str
+    report: RunReport = field(default_factory=RunReport)
+    files_written: int = 0
+    documents_indexed: int = 0
+    finished: bool = False  # every input read
+    ended: bool = False  # nothing more will be written: finished, stopped or failed
+    error: str | None = None  # why the run failed
+    _saved: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.report.to_json(), "filesWritten": self.files_written,
+                "documentsIndexed": self.documents_indexed, "finished": self.finished,
+                "ended": self.ended, "error": self.error}
+
+    async def save(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._saved < REPORT_INTERVAL:
+            return
+        self._saved = now
+        await put(self.place, self.key, json.dumps(self.summary()).encode(), "application/json")
+
+
+@dataclass
 class Run:
     context: ToolContext
     parameters: GateAnnotate
     pipeline: Pipeline
     output: S3Location
     output_prefix: str
-    report_place: S3Location
-    report_key: str
-    report: RunReport = field(default_factory=RunReport)
-    files_written: int = 0
-    documents_indexed: int = 0
-    finished: bool = False  # every input read
-    ended: bool = False  # nothing more will be written: finished, stopped or failed
-    _reported: float = 0.0
-
-    def summary(self) -> dict[str, Any]:
-        return {**self.report.to_json(), "filesWritten": self.files_written,
-                "documentsIndexed": self.documents_indexed, "finished": self.finished,
-                "ended": self.ended}
-
-    async def save_report(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._reported < REPORT_INTERVAL:
-            return
-        self._reported = now
-        body = json.dumps(self.summary()).encode()
-        await put(self.report_place, self.report_key, body, "application/json")
+    ledger: Ledger
 
     def selected(self, spec: GateOutput, document: AnnotatedDocument) -> list[Annotation]:
         """The spec's selectors, else the pipeline's defaults, else every annotation."""
@@ -141,13 +148,13 @@ class Run:
         key = self.output_prefix + output_name(document.name) + (
             spec.file_extension or DEFAULT_EXTENSIONS[spec.type])
         await put(self.output, key, data, CONTENT_TYPES[spec.type])
-        self.files_written += 1
+        self.ledger.files_written += 1
         if len(self.context.outputs) < MAX_RECORDED_OUTPUTS:
             self.context.add_output(key, len(data),
                                     bucket=None if self.output.platform else self.output.bucket)
 
     async def process(self, source: SourceDocument, session: aiohttp.ClientSession) -> None:
-        if self.report.record(source):
+        if self.ledger.report.record(source):
             await self.context.log(f"{source.name}: skipped: {source.error}", "warning")
             return
         assert source.text is not None
@@ -156,14 +163,14 @@ class Run:
             for spec in self.parameters.outputs:
                 if spec.type == "MIMIR":
                     await index(self.context, session, spec, document)
-                    self.documents_indexed += 1
+                    self.ledger.documents_indexed += 1
                 else:
                     await self.write(spec, document)
         except ToolError as exc:
-            self.report.failed(source.name, str(exc), source.size)
+            self.ledger.report.failed(source.name, str(exc), source.size)
             await self.context.log(f"{source.name}: failed: {exc}", "warning")
             return
-        self.report.processed(source, len(document.annotations))
+        self.ledger.report.processed(source, len(document.annotations))
 
 
 async def index(context: ToolContext, session: aiohttp.ClientSession, spec: GateOutput,
@@ -207,33 +214,36 @@ async def load_pipeline(context: ToolContext, location: GateLocation) -> Pipelin
 
 
 async def gate_annotate(context: ToolContext, parameters: GateAnnotate) -> None:
-    pipeline = await load_pipeline(context, parameters.application)
-    output, output_prefix = await gate_place(context, parameters.output)
-    report_place, report_key = await gate_place(
-        context, GateLocation(url=parameters.report))
-    run = Run(context, parameters, pipeline, output, output_prefix, report_place, report_key)
-    connector = aiohttp.TCPConnector(
-        resolver=GuardedResolver(context.settings.allow_private_networks))
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=120)
+    place, key = await gate_place(context, GateLocation(url=parameters.report))
+    ledger = Ledger(place, key)
     try:
+        pipeline = await load_pipeline(context, parameters.application)
+        output, output_prefix = await gate_place(context, parameters.output)
+        run = Run(context, parameters, pipeline, output, output_prefix, ledger)
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(context.settings.allow_private_networks))
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=120)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             for number, spec in enumerate(parameters.inputs):
                 await annotate_input(run, session, number, spec)
-        run.finished = True
+        ledger.finished = True
+    except Exception as exc:
+        ledger.error = context.redact(str(exc)) or type(exc).__name__
+        raise
     finally:
         # Also when the run is stopped or fails: the report says how far it got, and that it
         # is final (the gateway settles the run's accounting on it).
-        run.ended = True
+        ledger.ended = True
         with contextlib.suppress(Exception):
-            await asyncio.shield(run.save_report(force=True))
-    summary = run.summary()
+            await asyncio.shield(ledger.save(force=True))
+    summary = ledger.summary()
     context.result.update(documentsProcessed=summary["documentsProcessed"],
                           documentsFailed=summary["documentsFailed"],
                           filesWritten=summary["filesWritten"])
     context.count("bytes_in", summary["bytesRead"])
     await context.progress(100.0, force=True)
     await context.log(f"done: {summary['documentsProcessed']} documents annotated, "
-                      f"{summary['documentsFailed']} failed, {run.files_written} files written")
+                      f"{summary['documentsFailed']} failed, {ledger.files_written} files written")
 
 
 async def annotate_input(run: Run, session: aiohttp.ClientSession, number: int,
@@ -255,7 +265,7 @@ async def annotate_input(run: Run, session: aiohttp.ClientSession, number: int,
         try:
             source = await asyncio.to_thread(next, documents, None)
         except ArchiveError as exc:
-            run.report.failed(f"input {spec.id}", str(exc))
+            run.ledger.report.failed(f"input {spec.id}", str(exc))
             await context.log(f"input {spec.id}: {exc}", "error")
             break
         if source is None:
@@ -264,7 +274,7 @@ async def annotate_input(run: Run, session: aiohttp.ClientSession, number: int,
         done += 1
         share = done / total if total else 1 - 1 / (1 + done / 50)
         await context.progress(100.0 * (number + min(share, 1.0)) / len(inputs))
-        await run.save_report()
+        await run.ledger.save()
     with contextlib.suppress(OSError):
         archive.unlink()
 
