@@ -188,9 +188,9 @@ async def broker(settings: Settings) -> AsyncIterator[Broker]:
         yield value
 
 
-@pytest.fixture
-def subprocess_env(servers: ServerUrls, settings: Settings) -> dict[str, str]:
-    """The environment of a service started as a real process for this test."""
+def process_env(servers: ServerUrls, settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a process started for a test: the servers, and the test's own
+    queue prefix, database and bucket (`extra`: more CONVEYOR_* variables)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
     env.update(servers.environment())
     env.update({
@@ -199,8 +199,15 @@ def subprocess_env(servers: ServerUrls, settings: Settings) -> dict[str, str]:
         "CONVEYOR_S3_BUCKET": settings.s3_bucket,
         "CONVEYOR_GRACE_PERIOD": "10",
         "CONVEYOR_LOG_FORMAT": "json",
+        **extra,
     })
     return env
+
+
+@pytest.fixture
+def subprocess_env(servers: ServerUrls, settings: Settings) -> dict[str, str]:
+    """The environment of a service started as a real process for this test."""
+    return process_env(servers, settings)
 
 
 @pytest.fixture

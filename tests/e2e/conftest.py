@@ -21,7 +21,7 @@ from shared.accounts import ensure_account
 from shared.objects import open_objects
 from shared.settings import Settings
 from shared.store import open_store
-from tests.conftest import ServerUrls, cleanup, isolated_settings
+from tests.conftest import ServerUrls, cleanup, isolated_settings, process_env
 from tests.processes import conveyor, wait_status
 
 CHROMIUM = os.environ.get("CONVEYOR_CHROMIUM", "/usr/bin/chromium")
@@ -47,16 +47,8 @@ class Dev:
 async def dev(servers: ServerUrls, tmp_path_factory: pytest.TempPathFactory
               ) -> AsyncIterator[Dev]:
     settings = isolated_settings(servers)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
-    env.update(servers.environment())
-    env.update({
-        "CONVEYOR_AMQP_PREFIX": settings.amqp_prefix,
-        "CONVEYOR_MONGO_DB": settings.mongo_db,
-        "CONVEYOR_S3_BUCKET": settings.s3_bucket,
-        "CONVEYOR_DEV_API_KEY": DEV_KEY,
-        "CONVEYOR_GRACE_PERIOD": "5",
-        "CONVEYOR_LOG_FORMAT": "json",
-    })
+    env = process_env(servers, settings, CONVEYOR_DEV_API_KEY=DEV_KEY,
+                      CONVEYOR_GRACE_PERIOD="5")
     folder = tmp_path_factory.mktemp("console-dev")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
