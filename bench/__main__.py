@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import annotate, dispatch, gateway, logs, publish, transfer
+from bench import annotate, dispatch, gatejob, gateway, logs, publish, transfer
 from bench.common import bench_settings
 from shared.logging import configure_logging
 from shared.settings import Settings
@@ -45,6 +45,7 @@ async def run(quick: bool) -> list[dict[str, Any]]:
             ("storage", lambda: transfer.storage(fresh(), (128 if quick else 1024) * MB)),
             ("transcode", lambda: transfer.transcode(fresh(), 12 if quick else 30)),
             ("annotate", lambda: asyncio.to_thread(annotate.run, quick)),  # CPU only
+            ("gate_job", lambda: gatejob.run(fresh(), 500 if quick else 3000)),
         ]
         for name, step in steps:
             print(f"bench: {name}...", flush=True)

@@ -23,6 +23,7 @@ from services.dev.servers import free_port
 from services.gateway.app import create_app
 from services.gateway.gatecloud.records import SETTLE_GRACE
 from services.logger.main import serve as serve_logger
+from services.worker.tools.annotate import DOCUMENTS_IN_FLIGHT
 from shared.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.gateapi import EXAMPLES, GateApi, download, upload, zip_folder
@@ -253,7 +254,7 @@ async def test_stop_aborts_a_running_job_and_keeps_what_it_wrote(
     client: Client, gate_settings: Settings, aiohttp_server: Any
 ) -> None:
     """A Mímir index that answers slowly keeps the run ACTIVE; stop ends it COMPLETED with the
-    files of the documents done so far."""
+    files of the documents done so far (more documents than the worker takes at once)."""
     answered = asyncio.Event()
 
     async def slow(request: web.Request) -> web.Response:
@@ -268,6 +269,14 @@ async def test_stop_aborts_a_running_job_and_keeps_what_it_wrote(
     api = GateApi(client, await make_account(gate_settings), xml=False)
     job = await configured_job(api, "slow", [
         {"type": "JSON"}, {"type": "MIMIR", "indexUrl": str(server.make_url("/slow"))}])
+    many = 5 * DOCUMENTS_IN_FLIGHT
+    bundle = await api.ok("POST", "/api/data", "bundle",
+                          {"name": "many", "fileName": "many.zip"}, status=201)
+    await upload(bundle["putUrl"], zip_entries({
+        f"doc-{index}.txt": DOCUMENTS[index % len(DOCUMENTS)].read_bytes()
+        for index in range(many)}))
+    await api.created_spec(job, "input", {"sourceBundle": bundle["id"]})
+    assert (await api.call("DELETE", f"/api/job/{job}/input/1"))[0] == 204
     async with backend(gate_settings):
         assert (await api.control(job, "start"))[0] == 204
         await asyncio.wait_for(answered.wait(), 60)
@@ -283,13 +292,13 @@ async def test_stop_aborts_a_running_job_and_keeps_what_it_wrote(
         details = await api.ok("GET", f"/api/job/{job}")
         bundle = await api.ok("GET", details["resultBundle"][details["resultBundle"]
                                                          .index("/api/"):])
-        assert 1 <= len(bundle["files"]) < len(DOCUMENTS)
-        # The stopped worker's last report is what the job was settled with: the document
-        # being sent when it stopped has its JSON file, but was not processed.
+        assert 1 <= len(bundle["files"]) < many
+        # The stopped worker's last report is what the job was settled with: the documents
+        # being sent when it stopped have their JSON files, but were not processed.
         summary = await api.ok("GET", f"/api/job/{job}/reports/summary")
         assert summary["runStatus"] == "Cancelled"
         assert summary["documentsProcessed"] <= len(bundle["files"])
-        assert len(bundle["files"]) <= summary["documentsProcessed"] + 1
+        assert len(bundle["files"]) <= summary["documentsProcessed"] + DOCUMENTS_IN_FLIGHT
         assert summary["bytesUsed"] == summary["bytesRead"] == int(details["bytesUsed"])
         log = await api.ok("GET", f"/api/job/{job}/log")
         assert any("stopped on request" in entry["message"] for entry in log)
@@ -405,10 +414,11 @@ def arc_file(records: list[tuple[str, str, bytes]]) -> bytes:
             + b"".join(record(*item) for item in records))
 
 
-def single_zip(name: str, data: bytes) -> bytes:
+def zip_entries(entries: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(name, data)
+        for name, data in entries.items():
+            archive.writestr(name, data)
     return buffer.getvalue()
 
 
@@ -431,7 +441,7 @@ async def test_inputs_are_read_as_their_specs_say(client: Client, gate_settings:
             ("http://example.com/logo.png", "image/png", b"\x89PNG\r\n"),
             ("http://example.com/robots.txt", "text/plain", b"Paris"),
         ]), {"mimeTypes": "text/html"}),
-        "scans.zip": (single_zip("scan.png", b"\x89PNG\r\n"), {}),
+        "scans.zip": (zip_entries({"scan.png": b"\x89PNG\r\n"}), {}),
     }
     for file_name, (data, options) in archives.items():
         bundle = await api.ok("POST", "/api/data", "bundle",
@@ -475,7 +485,7 @@ async def test_a_bad_application_fails_the_run_and_says_why(
     api = GateApi(client, await make_account(gate_settings), xml=False)
     job = await configured_job(api, "bad application", [{"type": "JSON"}])
     application = await api.ok("GET", f"/api/job/{job}/application")
-    await upload(application["putUrl"], single_zip("README.txt", b"no pipeline here"))
+    await upload(application["putUrl"], zip_entries({"README.txt": b"no pipeline here"}))
     async with backend(gate_settings):
         assert (await api.control(job, "start"))[0] == 204
         await wait_state(api, job, "COMPLETED", within=SETTLE_GRACE.total_seconds() / 2)

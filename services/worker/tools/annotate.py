@@ -43,6 +43,9 @@ from shared.toolspecs import GateAnnotate, GateInput, GateLocation, GateOutput, 
 PLATFORM_PREFIXES = ("gate/", "data/")
 MAX_APPLICATION_BYTES = 256 * 1024 * 1024
 REPORT_INTERVAL = 2.0
+# Documents annotated and written at once: each waits mostly on S3 or the Mímir index, so a
+# few in flight keep the worker busy; they bound memory too (each holds its text).
+DOCUMENTS_IN_FLIGHT = 8
 # Outputs recorded on the task (the job view lists them); all are written whatever the count.
 MAX_RECORDED_OUTPUTS = 1000
 
@@ -261,20 +264,36 @@ async def annotate_input(run: Run, session: aiohttp.ClientSession, number: int,
                       + (f", {total} entries" if total is not None else ""))
     documents = iter(await asyncio.to_thread(read_documents, archive, options))
     done = 0
-    while True:
+    slots = asyncio.Semaphore(DOCUMENTS_IN_FLIGHT)
+
+    async def one(source: SourceDocument) -> None:
+        nonlocal done
         try:
-            source = await asyncio.to_thread(next, documents, None)
-        except ArchiveError as exc:
-            run.ledger.report.failed(f"input {spec.id}", str(exc))
-            await context.log(f"input {spec.id}: {exc}", "error")
-            break
-        if source is None:
-            break
-        await run.process(source, session)
+            await run.process(source, session)
+        finally:
+            slots.release()
         done += 1
         share = done / total if total else 1 - 1 / (1 + done / 50)
         await context.progress(100.0 * (number + min(share, 1.0)) / len(inputs))
         await run.ledger.save()
-    with contextlib.suppress(OSError):
-        archive.unlink()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await slots.acquire()
+                try:
+                    source = await asyncio.to_thread(next, documents, None)
+                except ArchiveError as exc:
+                    run.ledger.report.failed(f"input {spec.id}", str(exc))
+                    await context.log(f"input {spec.id}: {exc}", "error")
+                    break
+                if source is None:
+                    break
+                group.create_task(one(source))
+    except BaseExceptionGroup as group_error:
+        # The first failure, as itself: its class (transient or not) decides the retry.
+        raise group_error.exceptions[0] from None
+    finally:
+        with contextlib.suppress(OSError):
+            archive.unlink()
 
