@@ -84,6 +84,16 @@ class ObjectStore:
             response.close()
             response.release_conn()
 
+    async def exists(self, key: str) -> bool:
+        """Whether an object of exactly this key is there."""
+        try:
+            await self.size(key)
+        except S3Error as exc:
+            if exc.code in {"NoSuchKey", "NoSuchObject"}:
+                return False
+            raise
+        return True
+
     async def size(self, key: str) -> int:
         stat = await asyncio.to_thread(self.client.stat_object, self.bucket, key)
         return int(stat.size or 0)

@@ -15,14 +15,11 @@ from services.gateway.submission import build_job, parse_spec, read_json
 from shared.api import ApiError, bad_request, int_query, not_found
 from shared.auth import PRINCIPAL, Principal
 from shared.jobmetrics import job_metrics
-from shared.jobs import (
-    FINAL,
-    Status,
-    parse_status,
-)
+from shared.jobs import FINAL, Status, ordered_tasks, parse_status
 from shared.jobspec import JobSpec
 from shared.jobview import render_job
 from shared.store import Document
+from shared.toolspecs import INTERNAL_TOOLS
 
 log = structlog.get_logger(__name__)
 DEFAULT_PAGE_SIZE = 20
@@ -138,6 +135,10 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 
 def _finished_or_conflict(job: Document, action: str) -> None:
+    if any(task["tool"] in INTERNAL_TOOLS for task in ordered_tasks(job)):
+        # Its runs belong to the GATE Cloud API, which keeps their accounting and results.
+        raise ApiError(409, f"job {job['_id']} runs through the GATE Cloud API; {action} it "
+                            f"there: POST /api/job/{job['_id']}/control")
     status = Status(job["status"])
     if status not in FINAL:
         raise ApiError(409, f"cannot {action} a job that is {status.text}; "

@@ -80,7 +80,12 @@ def parse_moment(request: web.Request, name: str) -> datetime | None:
         raise bad_request([{"field": name, "message":
                             f"{raw!r} is not an ISO 8601 date and time, e.g. "
                             "2012-09-01T10:00:00, ...Z or ...%2B02:00"}]) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before the first UTC moment
+        raise bad_request([{"field": name, "message":
+                            f"{raw!r} is out of range once in UTC"}]) from None
 
 
 def unix_seconds(moment: datetime) -> int:

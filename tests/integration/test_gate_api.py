@@ -189,6 +189,15 @@ async def test_whole_life_of_a_job(
             assert status == 409, (action, error)
             assert error["state"] == "COMPLETED"
 
+        # The run is a core job too: it ended when dateCompleted says, and its runs belong
+        # to this API (the Jobs API will not restart or resubmit it).
+        core = await (await client.get(f"/api/jobs/{job}/", headers=account.headers)).json()
+        assert core["finished"] == details["dateCompleted"]
+        for action in ("restart", "resubmit"):
+            refused = await client.post(f"/api/jobs/{job}/{action}/", headers=account.headers)
+            assert refused.status == 409
+            assert "/control" in (await refused.json())["error"]
+
         assert (await api.control(job, "reset"))[0] == 204
         assert await api.state(job) == "READY"
         assert await api.ok("GET", f"/api/job/{job}/reports") == []
@@ -338,8 +347,9 @@ async def test_each_action_in_a_wrong_state_is_409(
     assert (await api.call("DELETE", f"/api/job/{ready}/input/1"))[0] == 204
     assert spec.endswith("/input/3")
     # A READY job whose application was never uploaded cannot start: 409 says so.
-    await api.ok("POST", f"/api/job/{ready}/application", "application",
-                 {"fileName": "other.zip"})
+    changed = await api.ok("POST", f"/api/job/{ready}/application", "application",
+                           {"fileName": "people-and-places"})
+    assert changed["uploaded"] is False, "people-and-places.zip is not people-and-places"
     status, error = await api.control(ready, "start")
     assert status == 409
     assert "application" in error["missing"][0]
@@ -442,6 +452,8 @@ async def test_inputs_are_read_as_their_specs_say(client: Client, gate_settings:
             ("http://example.com/robots.txt", "text/plain", b"Paris"),
         ]), {"mimeTypes": "text/html"}),
         "scans.zip": (zip_entries({"scan.png": b"\x89PNG\r\n"}), {}),
+        # The same entry name as in the first input: written beside it, not over it.
+        "again.zip": (zip_entries({"paris.txt": b"Ada in Paris"}), {}),
     }
     for file_name, (data, options) in archives.items():
         bundle = await api.ok("POST", "/api/data", "bundle",
@@ -449,7 +461,7 @@ async def test_inputs_are_read_as_their_specs_say(client: Client, gate_settings:
         await upload(bundle["putUrl"], data)
         await api.created_spec(job, "input", {"sourceBundle": bundle["id"], **options})
     assert [i["type"] for i in await api.ok("GET", f"/api/job/{job}/input")] == [
-        "TAR", "ARC", "ZIP"]
+        "TAR", "ARC", "ZIP", "ZIP"]
     async with backend(gate_settings):
         assert (await api.control(job, "start"))[0] == 204
         await wait_state(api, job, "COMPLETED")
@@ -457,8 +469,10 @@ async def test_inputs_are_read_as_their_specs_say(client: Client, gate_settings:
         bundle = await api.ok("GET", details["resultBundle"][details["resultBundle"]
                                                          .index("/api/"):])
         files = {f["name"]: f["url"] for f in bundle["files"]}
-        assert set(files) == {"paris.txt.json", "page.html.json",
+        assert set(files) == {"paris.txt.json", "page.html.json", "paris.txt~2.json",
                               "http/example.com/babbage.html.json"}
+        again = json.loads(await download(files["paris.txt~2.json"]))
+        assert again["text"] == "Ada in Paris"
         paris = json.loads(await download(files["paris.txt.json"]))
         assert paris["text"] == latin.decode("iso-8859-1")
         assert [paris["text"][slice(*e["indices"])] for e in paris["entities"]["Location"]] == [
@@ -471,7 +485,7 @@ async def test_inputs_are_read_as_their_specs_say(client: Client, gate_settings:
         assert "Charles Babbage" in {crawl["text"][slice(*e["indices"])]
                                      for e in crawl["entities"]["Person"]}
         summary = await api.ok("GET", f"/api/job/{job}/reports/summary")
-        assert summary["documentsProcessed"] == 3
+        assert summary["documentsProcessed"] == 4
         assert summary["documentsFailed"] == 1
         assert summary["failures"][0]["document"] == "scan.png"
         assert "image/png" in summary["failures"][0]["reason"]
@@ -493,3 +507,33 @@ async def test_a_bad_application_fails_the_run_and_says_why(
         assert summary["runStatus"] == "Failed"
         assert "pipeline.json" in summary["error"]
         assert summary["documentsProcessed"] == 0
+
+
+async def test_a_busy_index_is_retried_per_document(
+    client: Client, gate_settings: Settings, aiohttp_server: Any
+) -> None:
+    """A Mímir answer of 503 is tried again for that document; a document it never takes
+    fails alone, and the run completes."""
+    calls: dict[str, int] = {}
+
+    async def flaky(request: web.Request) -> web.Response:
+        name = request.headers["X-Document-Name"]
+        calls[name] = calls.get(name, 0) + 1
+        never = name == DOCUMENTS[0].name
+        return web.Response(status=503 if never or calls[name] == 1 else 200)
+
+    app = web.Application()
+    app.router.add_post("/index", flaky)
+    server = await aiohttp_server(app)
+    api = GateApi(client, await make_account(gate_settings), xml=False)
+    job = await configured_job(api, "flaky", [
+        {"type": "MIMIR", "indexUrl": str(server.make_url("/index"))}])
+    async with backend(gate_settings):
+        assert (await api.control(job, "start"))[0] == 204
+        await wait_state(api, job, "COMPLETED")
+        summary = await api.ok("GET", f"/api/job/{job}/reports/summary")
+    assert summary["runStatus"] == "Completed"
+    assert summary["documentsIndexed"] == len(DOCUMENTS) - 1
+    assert [f["document"] for f in summary["failures"]] == [DOCUMENTS[0].name]
+    assert "503" in summary["failures"][0]["reason"]
+    assert calls == {path.name: 3 if path == DOCUMENTS[0] else 2 for path in DOCUMENTS}

@@ -67,6 +67,10 @@ BAD_BODIES: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("/input", "input", {"sourceBundle": "B", "type": "RAR"}, "type", "'ZIP', 'TAR' or 'ARC'"),
     ("/input", "input", {"sourceBundle": "B", "encoding": "klingon-8"}, "encoding",
      "not a character encoding"),
+    ("/input", "input", {"sourceBundle": "B", "encoding": "base64"}, "encoding",
+     "not a character encoding"),
+    ("/input", "input", {"sourceBundle": "B", "fileExtensions": ",".join(["t"] * 101)},
+     "fileExtensions", "at most 100"),
     ("/input", "input", {"sourceBundle": "B", "mimeTypeOverride": "html"}, "mimeTypeOverride",
      "MIME type"),
     ("/input", "input", {"sourceBundle": "B", "type": "ARC", "fileExtensions": "txt"}, "body",
@@ -132,6 +136,38 @@ async def test_a_bad_change_loses_nothing_and_null_unsets(api: GateApi) -> None:
     assert await api.ok("GET", f"/api/job/{job}/output") == []
 
 
+async def test_unsetting_the_user_unsets_the_password(api: GateApi) -> None:
+    """§7.4's own example, `{"username": null}`, on an output that has both."""
+    job = await new_job(api)
+    spec = await api.created_spec(job, "output", {
+        "type": "MIMIR", "indexUrl": "http://index.example/x", "username": "manager",
+        "password": "secret"})
+    changed = await api.ok("POST", spec, "output", {"username": None})
+    assert "username" not in changed
+    assert changed["indexUrl"] == "http://index.example/x"
+
+
+async def test_outputs_may_not_write_the_same_files(api: GateApi) -> None:
+    job = await new_job(api)
+    await api.created_spec(job, "output", {"type": "JSON"})
+    await bad(api, "POST", f"/api/job/{job}/output", "output", {"type": "JSON"},
+              "fileExtension", "writes files ending '.json' already")
+    other = await api.created_spec(job, "output", {"type": "JSON", "fileExtension": ".p.json"})
+    await bad(api, "POST", other, "output", {"fileExtension": ".json"}, "fileExtension",
+              "already")
+    assert len(await api.ok("GET", f"/api/job/{job}/output")) == 2
+
+
+async def test_a_job_takes_at_most_100_specs_of_a_kind(api: GateApi) -> None:
+    job = await new_job(api)
+    for number in range(100):
+        await api.created_spec(job, "output", {"type": "JSON", "fileExtension": f".{number}"})
+    status, error, _ = await api.call("POST", f"/api/job/{job}/output", "output",
+                                      {"type": "JSON", "fileExtension": ".100"})
+    assert status == 409
+    assert "100 outputs" in error["error"]
+
+
 async def test_input_type_comes_from_the_file_name(api: GateApi) -> None:
     job = await new_job(api)
     for file_name, kind in (("docs.tar.gz", "TAR"), ("crawl.arc.gz", "ARC"), ("a.ZIP", "ZIP")):
@@ -152,6 +188,7 @@ async def test_bad_state_filter_and_unknown_ids(api: GateApi) -> None:
     assert "SLEEPING" in error["errors"][0]["message"]
     for path in ("/api/job/nope", "/api/job/nope/application", "/api/data/nope"):
         assert (await api.call("GET", path))[0] == 404
+    assert (await api.call("DELETE", "/api/data/nope"))[0] == 404
     job = await new_job(api)
     assert (await api.call("GET", f"/api/job/{job}/output/9"))[0] == 404
 

@@ -150,6 +150,8 @@ async def test_job_log_newest_first_with_from_and_to(
     [("/api/job/{job}/log?from=yesterday", "from"),
      ("/api/job/{job}/log?to=2012-13-01T00:00:00", "to"),
      ("/api/job/{job}/log?from=2012-09-02T00:00:00Z&to=2012-09-01T00:00:00Z", "from"),
+     ("/api/job/{job}/log?from=0001-01-01T00:00:00%2B01:00", "from"),
+     ("/api/job/{job}/log?to=9999-12-31T23:59:59-01:00", "to"),
      ("/api/jobs/{job}/tasks/1/logs/?limit=0", "limit"),
      ("/api/jobs/{job}/tasks/1/logs/?limit=ten", "limit"),
      ("/api/jobs/{job}/tasks/1/logs/?cursor=%%%", "cursor"),

@@ -28,6 +28,8 @@ Model = TypeVar("Model", bound=BaseModel)
 _SELECTOR = re.compile(r"^[^:,\s]*:[^:,\s]*$")
 _FILE_NAME = re.compile(r"^[\w][\w .()+-]{0,199}$")
 _MIME = re.compile(r"^[\w.+-]+/[\w.+*-]+$")
+# Items of a comma-separated list, and specs of each kind in a job (what a run takes).
+MAX_LISTED = 100
 
 
 async def read_fields(request: web.Request, root: str) -> dict[str, Any]:
@@ -156,13 +158,22 @@ class OutputDirectoryChange(OwnBucket):
         return self
 
 
+def _short_list(value: str | None) -> str | None:
+    if len(split_list(value) or []) > MAX_LISTED:
+        raise ValueError(f"lists at most {MAX_LISTED} comma-separated items")
+    return value
+
+
+ShortList = Annotated[str, AfterValidator(_short_list)]
+
+
 class InputSpec(Body):
     sourceBundle: str = Field(min_length=1, max_length=64)
     type: Literal["ZIP", "TAR", "ARC"] | None = None
     encoding: str | None = None
     mimeTypeOverride: str | None = None
-    fileExtensions: str | None = Field(default=None, max_length=2000)
-    mimeTypes: str | None = Field(default=None, max_length=2000)
+    fileExtensions: ShortList | None = Field(default=None, max_length=4000)
+    mimeTypes: ShortList | None = Field(default=None, max_length=4000)
 
     @field_validator("sourceBundle", mode="before")
     @classmethod
@@ -177,10 +188,13 @@ class InputSpec(Body):
     def _encoding(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                codecs.lookup(value)
+                # Also refuses the codecs that are not text encodings (base64, rot13, zlib).
+                known = codecs.lookup(value)._is_text_encoding
             except LookupError:
+                known = False
+            if not known:
                 raise ValueError(f"{value!r} is not a character encoding this platform "
-                                 "knows (e.g. UTF-8, ISO-8859-1)") from None
+                                 "knows (e.g. UTF-8, ISO-8859-1)")
         return value
 
     @field_validator("mimeTypeOverride")
@@ -202,7 +216,7 @@ class InputSpec(Body):
 class OutputSpec(Body):
     type: Literal["GATE_XML", "INLINE_XML", "XCES", "JSON", "MIMIR"] = "GATE_XML"
     fileExtension: str | None = Field(default=None, min_length=1, max_length=64)
-    annotationSelectors: str | None = Field(default=None, max_length=4000)
+    annotationSelectors: ShortList | None = Field(default=None, max_length=4000)
     indexUrl: str | None = None
     username: str | None = Field(default=None, min_length=1)
     password: SecretStr | None = None

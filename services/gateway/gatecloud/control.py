@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from services.gateway.gatecloud.bodies import Control, read_body, split_list
 from services.gateway.gatecloud.jobs import change
@@ -37,7 +38,7 @@ from shared.auth import PRINCIPAL
 from shared.jobs import Status, new_job_document
 from shared.jobspec import JobSpec, TaskSpec
 from shared.store import Document
-from shared.toolspecs import GateAnnotate
+from shared.toolspecs import GateAnnotate, field_errors
 from shared.xmlforms import respond
 
 VALID_STATES = {"start": ("READY",), "resume": ("SUSPENDED",), "stop": ("ACTIVE",),
@@ -91,7 +92,12 @@ async def task_parameters(request: web.Request, job: Document, start: int) -> di
                          "credentials": credentials(directory)})
     parameters = {"application": app_location, "inputs": inputs, "outputs": outputs,
                   "output": output, "report": f"s3://{bucket}/{run_report_key(job)}"}
-    GateAnnotate.model_validate(parameters)
+    try:
+        GateAnnotate.model_validate(parameters)
+    except ValidationError as exc:
+        # Field paths and reasons only: the values may hold the user's secrets.
+        raise ApiError(409, "cannot start: the job's configuration is not one a run takes",
+                       field_errors(exc, "")) from None
     return parameters
 
 
@@ -101,11 +107,11 @@ async def uploads_missing(request: web.Request, job: Document,
     objects = request.app[OBJECTS]
     missing = []
     if job["application"]["kind"] == "upload":
-        if not await objects.list_keys(job["application"]["key"]):
+        if not await objects.exists(job["application"]["key"]):
             missing.append("the application's file (PUT it to the putUrl of …/application)")
     for spec in parameters["inputs"]:
         key = spec["source"].split("/", 3)[3]
-        if not await objects.list_keys(key):
+        if not await objects.exists(key):
             missing.append(f"the archive of input {spec['id']} (PUT it to its bundle's putUrl)")
     return missing
 
@@ -117,22 +123,28 @@ async def launch(request: web.Request, job: Document, core: Document | None) -> 
     if missing := await uploads_missing(request, job, parameters):
         raise ApiError(409, "cannot start: missing " + "; ".join(missing),
                        details={"missing": missing})
+    before = {"phase": job["phase"], "starts": job["starts"]}
     job = await change(request, job, {"phase": STARTED, "starts": start})
-    await request.app[OBJECTS].delete_prefix(reports_prefix(job))
     store, principal = request.app[STORE], request[PRINCIPAL]
-    if core is None:
-        spec = JobSpec(tasks=[TaskSpec(tool="gate:annotate", parameters=parameters)],
-                       tags=[GATE_TAG])
-        document = new_job_document(
-            job["_id"], spec, region=request.app[SETTINGS].default_region,
-            organization_id=job["organization_id"], organization=job["organization"],
-            user_id=principal.user_id, user=principal.user, job_bundle_id=None,
-            job_bundle=None, now=datetime.now(UTC),
-        )
-        await store_and_publish(request, document)
-    else:
-        await rerun_job(store, request.app[BROKER].publisher, core, principal.user_id,
-                        {1: parameters})
+    try:
+        await request.app[OBJECTS].delete_prefix(reports_prefix(job))
+        if core is None:
+            spec = JobSpec(tasks=[TaskSpec(tool="gate:annotate", parameters=parameters)],
+                           tags=[GATE_TAG])
+            document = new_job_document(
+                job["_id"], spec, region=request.app[SETTINGS].default_region,
+                organization_id=job["organization_id"], organization=job["organization"],
+                user_id=principal.user_id, user=principal.user, job_bundle_id=None,
+                job_bundle=None, now=datetime.now(UTC),
+            )
+            await store_and_publish(request, document)
+        else:
+            await rerun_job(store, request.app[BROKER].publisher, core, principal.user_id,
+                            {1: parameters})
+    except BaseException:
+        # No run was made: the job is as it was before this start.
+        await change(request, job, before)
+        raise
     await log_event(store, job["_id"], f"run {start} started")
 
 
@@ -152,8 +164,11 @@ async def control(request: web.Request) -> web.Response:
     if body.action in {"start", "resume"}:
         await launch(request, job, core)
     elif body.action == "stop":
-        await cancel_job(store, request.app[BROKER].publisher, {"_id": job["_id"]})
-        await log_event(store, job["_id"], "stopped on request; results written so far kept")
+        # A run that has ended already is being settled: stopping it again changes nothing.
+        if core is not None and not Status(core["status"]).is_final:
+            await cancel_job(store, request.app[BROKER].publisher, {"_id": job["_id"]})
+            await log_event(store, job["_id"],
+                            "stopped on request; results written so far kept")
     else:
         await change(request, job, {"phase": CONFIGURING})
         await request.app[OBJECTS].delete_prefix(reports_prefix(job))
@@ -180,7 +195,7 @@ async def summary_report(request: web.Request) -> web.Response:
         raise ApiError(404, "no report: the job has not run since it was created or reset")
     state = state_of(job, core)
     report = await read_run_report(request, job)
-    seconds, read = usage(job, core, state)
+    seconds, read = usage(job, core, state, report)
     failures = report.get("failures", [])[:MAX_LISTED_FAILURES]
     summary = {
         "job": job_url(request, job["_id"]), "name": job["name"], "state": state,

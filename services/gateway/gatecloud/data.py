@@ -12,9 +12,15 @@ from aiohttp import web
 
 from services.gateway.bundles import membership_for
 from services.gateway.gatecloud.bodies import NewBundle, read_body
-from services.gateway.gatecloud.records import bundle_url, job_url
+from services.gateway.gatecloud.records import (
+    STARTED,
+    bundle_url,
+    core_jobs,
+    job_url,
+    state_of,
+)
 from services.gateway.keys import OBJECTS, STORE
-from shared.api import not_found
+from shared.api import ApiError, not_found
 from shared.auth import PRINCIPAL
 from shared.jobs import new_job_id
 from shared.jobview import iso
@@ -79,8 +85,18 @@ async def list_bundles(request: web.Request) -> web.Response:
 
 
 async def delete_bundle(request: web.Request) -> web.Response:
-    """The bundle and its files; inputs that name it fail to start until changed."""
+    """The bundle and its files (409 while a running job reads it); inputs that name it
+    fail to start until changed."""
     bundle = await visible_bundle(request)
+    store = request.app[STORE]
+    started = await store.gate_jobs.find(
+        {"organization_id": bundle["organization_id"], "phase": STARTED}).to_list()
+    cores = await core_jobs(store, started)
+    for job in started:
+        uses = any(spec["sourceBundle"] == bundle["_id"] for spec in job["inputs"])
+        if uses and state_of(job, cores.get(job["_id"])) == "ACTIVE":
+            raise ApiError(409, f"job {job['_id']} is reading this bundle now; stop it or "
+                                "wait for it to complete")
     await request.app[OBJECTS].delete_prefix(bundle["prefix"])
     await request.app[STORE].data_bundles.delete_one({"_id": bundle["_id"]})
     return web.Response(status=204)

@@ -25,6 +25,7 @@ from services.gateway.gatecloud.records import (
     log_event,
     new_gate_job,
     parse_states,
+    read_run_report,
     settle,
     state_of,
     visible_gate_job,
@@ -62,7 +63,9 @@ async def list_jobs(request: web.Request) -> web.Response:
 async def answer_job(request: web.Request, job: Document, status: int = 200,
                      headers: dict[str, str] | None = None) -> web.Response:
     job, core = await current(request, job)
-    details = job_details(request, job, core)
+    report = (await read_run_report(request, job)
+              if state_of(job, core) == "ACTIVE" else {})
+    details = job_details(request, job, core, report)
     return respond(request, details, "job", status=status, headers=headers,
                    xml=xml_details(details))
 
@@ -145,7 +148,7 @@ async def application_view(request: web.Request, job: Document) -> dict[str, Any
         key = application["key"]
         return {"location": platform_location(request, key), "fileName": application["fileName"],
                 "putUrl": await objects.presigned_put_url(key),
-                "uploaded": bool(await objects.list_keys(key))}
+                "uploaded": await objects.exists(key)}
     return own_bucket_view(application, "location")
 
 

@@ -90,9 +90,11 @@ def state_of(job: Document, core: Document | None) -> str:
         return "SUSPENDED"
     if phase == CONFIGURING:
         return "RESERVED" if missing_parts(job) else "READY"
-    if core is not None and not Status(core["status"]).is_final:
+    if core is None:
+        return "ACTIVE"  # its first run is being created
+    if not Status(core["status"]).is_final:
         return "ACTIVE"
-    if core is not None and core["runs"] != job["settled_runs"]:
+    if core["runs"] != job["settled_runs"]:
         return "ACTIVE"  # ended, but its worker is still writing its last files and report
     return "COMPLETED"
 
@@ -212,15 +214,21 @@ def bundle_url(request: web.Request, bundle_id: str) -> str:
     return f"{base_url(request)}/api/data/{bundle_id}"
 
 
-def usage(job: Document, core: Document | None, state: str) -> tuple[float, int]:
+def usage(job: Document, core: Document | None, state: str,
+          report: dict[str, Any]) -> tuple[float, int]:
+    """Time and bytes used so far: the settled runs', and an ACTIVE run's up to now (its
+    bytes as its latest report says)."""
     seconds, read = float(job["used_seconds"]), int(job["used_bytes"])
     if state == "ACTIVE" and core is not None:
         seconds += run_seconds(core, datetime.now(UTC))
+        read += int(report.get("bytesRead", 0) or 0)
     return seconds, read
 
 
-def job_details(request: web.Request, job: Document, core: Document | None) -> dict[str, Any]:
-    """§3.1's keys: dates and results only once COMPLETED, usage once started."""
+def job_details(request: web.Request, job: Document, core: Document | None,
+                report: dict[str, Any]) -> dict[str, Any]:
+    """§3.1's keys: dates and results only once COMPLETED, usage once started (`report`:
+    the current run's, for an ACTIVE job's bytes so far)."""
     state = state_of(job, core)
     details: dict[str, Any] = {
         "id": job["_id"], "url": job_url(request, job["_id"]), "name": job["name"],
@@ -228,14 +236,16 @@ def job_details(request: web.Request, job: Document, core: Document | None) -> d
         "dateCreated": iso(job["created"]),
     }
     if state == "COMPLETED" and job.get("completed"):
-        completed: datetime = job["completed"]
+        # When the run ended (the core job's own stamp), not when it was first read.
+        ended = core.get("finished") if core is not None else None
+        completed: datetime = ended if isinstance(ended, datetime) else job["completed"]
         kept = timedelta(days=request.app[SETTINGS].gate_results_days)
         details["dateCompleted"] = iso(completed)
         details["resultsAvailableUntil"] = iso(completed + kept)
         if job["result_bundle"]:
             details["resultBundle"] = bundle_url(request, job["result_bundle"])
     if job["starts"]:
-        seconds, read = usage(job, core, state)
+        seconds, read = usage(job, core, state, report)
         details.update(timeUsed=round(seconds, 3), timeCharged=charged_seconds(seconds),
                        bytesUsed=read, bytesCharged=charged_bytes(read))
     return details

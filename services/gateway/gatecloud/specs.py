@@ -9,11 +9,18 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from services.gateway.gatecloud.bodies import InputSpec, OutputSpec, parse, read_fields
+from services.gateway.gatecloud.bodies import (
+    MAX_LISTED,
+    InputSpec,
+    OutputSpec,
+    parse,
+    read_fields,
+)
 from services.gateway.gatecloud.jobs import change, editable
 from services.gateway.gatecloud.records import bundle_url, job_url, visible_gate_job
 from services.gateway.keys import STORE
-from shared.api import bad_request, not_found
+from services.worker.annotation.formats import DEFAULT_EXTENSIONS
+from shared.api import ApiError, bad_request, not_found
 from shared.store import Document
 from shared.xmlforms import respond
 
@@ -58,10 +65,27 @@ def kind_of(request: web.Request) -> str:
     return "input" if request.path.rstrip("/").split("/")[4] == "input" else "output"
 
 
-async def checked(request: web.Request, job: Document, kind: str, spec: Document) -> Document:
-    """The spec to store: for an input, its bundle must be an uploaded archive of the job's
-    organization; its type defaults to what the file's name says."""
-    if kind != "input":
+def file_extension(spec: Document) -> str | None:
+    """The ending a file output gives its files (None: a Mímir output writes none)."""
+    if spec["type"] == "MIMIR":
+        return None
+    extension: str = spec.get("fileExtension") or DEFAULT_EXTENSIONS[spec["type"]]
+    return extension
+
+
+async def checked(request: web.Request, job: Document, kind: str, spec: Document,
+                  spec_id: str | None = None) -> Document:
+    """The spec to store. An output's files must not take another output's file names; an
+    input's bundle must be an uploaded archive of the job's organization, and its type
+    defaults to what the file's name says."""
+    if kind == "output":
+        ending = file_extension(spec)
+        clash = [other["id"] for other in job["outputs"]
+                 if other["id"] != spec_id and ending and file_extension(other) == ending]
+        if clash:
+            raise bad_request([{"field": "fileExtension", "message":
+                                f"output {clash[0]} writes files ending {ending!r} already; "
+                                "give this one another fileExtension"}])
         return spec
     bundle = await request.app[STORE].data_bundles.find_one(
         {"_id": spec["sourceBundle"], "organization_id": job["organization_id"]})
@@ -93,6 +117,8 @@ async def list_specs(request: web.Request) -> web.Response:
 async def add_spec(request: web.Request) -> web.Response:
     kind = kind_of(request)
     job = await editable(request)
+    if len(job[FIELDS[kind]]) >= MAX_LISTED:
+        raise ApiError(409, f"the job has {MAX_LISTED} {FIELDS[kind]}, as many as a job may have")
     model = parse(MODELS[kind], await read_fields(request, kind))
     spec = await checked(request, job, kind, stored(model))
     spec_id = str(job["next_spec"])
@@ -121,12 +147,14 @@ async def change_spec(request: web.Request) -> web.Response:
     job = await editable(request)
     spec = find_spec(job, kind, request.match_info["spec_id"])
     fields = await read_fields(request, kind)
+    if "username" in fields and fields["username"] is None:
+        fields["password"] = None  # a password without its user means nothing
     merged = {key: value for key, value in {**spec, **fields}.items()
               if key != "id" and value is not None}
     if kind == "input" and "type" not in fields and "sourceBundle" in fields:
         merged.pop("type", None)
     spec = {"id": spec["id"], **await checked(request, job, kind,
-                                              stored(parse(MODELS[kind], merged)))}
+                                              stored(parse(MODELS[kind], merged)), spec["id"])}
     specs = [spec if other["id"] == spec["id"] else other for other in job[FIELDS[kind]]]
     job = await change(request, job, {FIELDS[kind]: specs})
     return respond(request, VIEWS[kind](request, job, spec), kind)

@@ -46,6 +46,8 @@ REPORT_INTERVAL = 2.0
 # Documents annotated and written at once: each waits mostly on S3 or the Mímir index, so a
 # few in flight keep the worker busy; they bound memory too (each holds its text).
 DOCUMENTS_IN_FLIGHT = 8
+DOCUMENT_ATTEMPTS = 3
+DOCUMENT_RETRY_DELAY = 0.5
 # Outputs recorded on the task (the job view lists them); all are written whatever the count.
 MAX_RECORDED_OUTPUTS = 1000
 
@@ -136,6 +138,7 @@ class Run:
     output: S3Location
     output_prefix: str
     ledger: Ledger
+    taken: set[str] = field(default_factory=set)  # output names used so far
 
     def selected(self, spec: GateOutput, document: AnnotatedDocument) -> list[Annotation]:
         """The spec's selectors, else the pipeline's defaults, else every annotation."""
@@ -146,9 +149,9 @@ class Run:
             chosen = parse_selectors(self.pipeline.default_selectors)
         return select(document.annotations, chosen) if chosen else list(document.annotations)
 
-    async def write(self, spec: GateOutput, document: AnnotatedDocument) -> None:
+    async def write(self, spec: GateOutput, document: AnnotatedDocument, name: str) -> None:
         data = render(document, spec.type, self.selected(spec, document))
-        key = self.output_prefix + output_name(document.name) + (
+        key = self.output_prefix + name + (
             spec.file_extension or DEFAULT_EXTENSIONS[spec.type])
         await put(self.output, key, data, CONTENT_TYPES[spec.type])
         self.ledger.files_written += 1
@@ -156,24 +159,51 @@ class Run:
             self.context.add_output(key, len(data),
                                     bucket=None if self.output.platform else self.output.bucket)
 
+    def unique_name(self, name: str) -> str:
+        """The document's name under the output prefix; a name met before (the same entry
+        in two inputs) gets `~2`, `~3`… so no file overwrites another."""
+        base = candidate = output_name(name)
+        number = 1
+        while candidate in self.taken:
+            number += 1
+            candidate = f"{base}~{number}"
+        self.taken.add(candidate)
+        return candidate
+
     async def process(self, source: SourceDocument, session: aiohttp.ClientSession) -> None:
         if self.ledger.report.record(source):
             await self.context.log(f"{source.name}: skipped: {source.error}", "warning")
             return
         assert source.text is not None
         document = await asyncio.to_thread(self.pipeline.annotate, source.name, source.text)
-        try:
-            for spec in self.parameters.outputs:
-                if spec.type == "MIMIR":
-                    await index(self.context, session, spec, document)
-                    self.ledger.documents_indexed += 1
+        name = self.unique_name(document.name)
+        for attempt in range(1, DOCUMENT_ATTEMPTS + 1):
+            try:
+                await self.send(document, name, session)
+                break
+            except TransientError as exc:
+                # One document's trouble (the index busy, S3 hiccup) is retried here, not by
+                # running the whole task again.
+                if attempt == DOCUMENT_ATTEMPTS:
+                    failure: Exception = exc
                 else:
-                    await self.write(spec, document)
-        except ToolError as exc:
-            self.ledger.report.failed(source.name, str(exc), source.size)
-            await self.context.log(f"{source.name}: failed: {exc}", "warning")
+                    await asyncio.sleep(DOCUMENT_RETRY_DELAY * attempt)
+                    continue
+            except ToolError as exc:
+                failure = exc
+            self.ledger.report.failed(source.name, str(failure), source.size)
+            await self.context.log(f"{source.name}: failed: {failure}", "warning")
             return
         self.ledger.report.processed(source, len(document.annotations))
+
+    async def send(self, document: AnnotatedDocument, name: str,
+                   session: aiohttp.ClientSession) -> None:
+        for spec in self.parameters.outputs:
+            if spec.type == "MIMIR":
+                await index(self.context, session, spec, document)
+                self.ledger.documents_indexed += 1
+            else:
+                await self.write(spec, document, name)
 
 
 async def index(context: ToolContext, session: aiohttp.ClientSession, spec: GateOutput,
@@ -204,10 +234,15 @@ async def index(context: ToolContext, session: aiohttp.ClientSession, spec: Gate
 
 async def load_pipeline(context: ToolContext, location: GateLocation) -> Pipeline:
     place, key = await gate_place(context, location)
+    try:
+        stat = await asyncio.to_thread(place.client.stat_object, place.bucket, key)
+    except Exception as exc:
+        raise s3_failure(exc, f"reading the application {place.describe(key)}") from exc
+    if int(stat.size or 0) > MAX_APPLICATION_BYTES:
+        raise ToolError(f"the application is {stat.size} bytes; the limit is "
+                        f"{MAX_APPLICATION_BYTES}")
     target = context.scratch / "application.zip"
-    size = await fetch(place, key, target, "application")
-    if size > MAX_APPLICATION_BYTES:
-        raise ToolError(f"the application is {size} bytes; the limit is {MAX_APPLICATION_BYTES}")
+    await fetch(place, key, target, "application")
     try:
         pipeline = await asyncio.to_thread(Pipeline.from_zip, target.read_bytes())
     except PipelineError as exc:

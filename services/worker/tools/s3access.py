@@ -76,7 +76,9 @@ async def locate_own(
         region=(credentials.region if credentials else None) or settings.s3_region,
         http_client=urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=10, read=120),
-            retries=urllib3.Retry(total=3, backoff_factor=0.5,
+            # No redirects: a user's endpoint could send the request on to an address the
+            # check above refuses.
+            retries=urllib3.Retry(total=3, backoff_factor=0.5, redirect=False,
                                   status_forcelist=(500, 502, 503, 504)),
         ),
     )
