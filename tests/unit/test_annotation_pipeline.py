@@ -299,3 +299,17 @@ def test_from_directory_refuses_paths_out_of_the_folder(tmp_path: Path) -> None:
         {"name": "x", "gazetteers": [{"list": "lists/../../secret.lst", "type": "T"}]}))
     with pytest.raises(PipelineError, match="leaves the application folder"):
         Pipeline.from_directory(root)
+
+
+def test_a_rule_that_runs_too_long_fails_with_rule_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """User patterns get a time limit per document (here a tiny one, to keep the test fast);
+    the error names the rule's type."""
+    from services.worker.annotation import rules
+
+    rule = rules.Rule.build("Slow", "", r"(\w+\s?)+\d", [], 0, {})
+    assert list(rule.find("short text 1"))  # within the limit, it matches
+    monkeypatch.setattr(rules, "RULE_SECONDS", 0.001)
+    with pytest.raises(rules.RuleTimeout, match="rule for Slow ran longer than"):
+        list(rule.find("word " * 200_000))

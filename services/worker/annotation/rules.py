@@ -1,5 +1,9 @@
 """Regular-expression rules: each match of a Python regex becomes an annotation.
 
+Patterns are the user's, so they run on the `regex` module (the syntax of `re`): its engine
+avoids most catastrophic backtracking, and a time limit per rule and document
+(`RULE_SECONDS`) ends what remains with `RuleTimeout`, failing that document alone.
+
 Feature values are templates: `$0` is the whole match, `$1` the first group, `$name` the
 group called name, `${name}` the same when letters follow, and `$$` a literal `$`. A group
 that did not take part in the match gives "". The annotation covers group `group` of the
@@ -11,13 +15,16 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import regex as rx
+
 FLAGS = {
-    "IGNORECASE": re.IGNORECASE,
-    "MULTILINE": re.MULTILINE,
-    "DOTALL": re.DOTALL,
-    "VERBOSE": re.VERBOSE,
-    "ASCII": re.ASCII,
+    "IGNORECASE": rx.IGNORECASE,
+    "MULTILINE": rx.MULTILINE,
+    "DOTALL": rx.DOTALL,
+    "VERBOSE": rx.VERBOSE,
+    "ASCII": rx.ASCII,
 }
+RULE_SECONDS = 10.0
 _REFERENCE = re.compile(r"\$(?:\$|(\d+)|\{(\w+)\}|([A-Za-z_]\w*))")
 
 
@@ -25,7 +32,11 @@ class RuleError(ValueError):
     """A rule is not valid; the message says why."""
 
 
-def _group_of(pattern: re.Pattern[str], name: str) -> int | str:
+class RuleTimeout(ValueError):
+    """A rule ran longer than RULE_SECONDS over one document."""
+
+
+def _group_of(pattern: rx.Pattern[str], name: str) -> int | str:
     if name.isdigit():
         number = int(name)
         if number > pattern.groups:
@@ -44,7 +55,7 @@ class Template:
     parts: tuple[str | int, ...]  # a str is literal text, an int a group number
 
     @classmethod
-    def parse(cls, value: str, pattern: re.Pattern[str]) -> Template:
+    def parse(cls, value: str, pattern: rx.Pattern[str]) -> Template:
         parts: list[str | int] = []
         position = 0
         for ref in _REFERENCE.finditer(value):
@@ -59,7 +70,7 @@ class Template:
         parts.append(value[position:])
         return cls(tuple(part for part in parts if part != ""))
 
-    def expand(self, match: re.Match[str]) -> str:
+    def expand(self, match: rx.Match[str]) -> str:
         return "".join(
             part if isinstance(part, str) else (match.group(part) or "") for part in self.parts)
 
@@ -68,7 +79,7 @@ class Template:
 class Rule:
     type: str
     set: str
-    regex: re.Pattern[str]
+    regex: rx.Pattern[str]
     group: int
     features: dict[str, Template]
 
@@ -81,8 +92,8 @@ class Rule:
                 raise RuleError(f"unknown flag {flag!r}; known: {', '.join(FLAGS)}")
             value |= FLAGS[flag]
         try:
-            regex = re.compile(pattern, value)
-        except re.error as error:
+            regex = rx.compile(pattern, value)
+        except rx.error as error:
             raise RuleError(f"bad pattern {pattern!r}: {error}") from None
         number = _group_of(regex, str(group))
         return cls(type_, set_, regex,
@@ -91,7 +102,12 @@ class Rule:
 
     def find(self, text: str) -> Iterator[tuple[int, int, dict[str, str]]]:
         """(start, end, features) of each non-empty match, left to right."""
-        for match in self.regex.finditer(text):
+        try:
+            matches = list(self.regex.finditer(text, timeout=RULE_SECONDS))
+        except TimeoutError:
+            raise RuleTimeout(f"rule for {self.type} ran longer than {RULE_SECONDS:g} s "
+                              f"(pattern {self.regex.pattern[:100]!r})") from None
+        for match in matches:
             start, end = match.span(self.group)
             if start < 0 or start == end:
                 continue

@@ -31,6 +31,7 @@ from services.worker.annotation.formats import CONTENT_TYPES, DEFAULT_EXTENSIONS
 from services.worker.annotation.model import AnnotatedDocument, Annotation
 from services.worker.annotation.pipeline import Pipeline, PipelineError
 from services.worker.annotation.report import RunReport
+from services.worker.annotation.rules import RuleTimeout
 from services.worker.annotation.selectors import Selector, parse_selectors, select
 from services.worker.context import ToolContext, ToolError
 from services.worker.tools.s3access import S3Location, locate_own, s3_failure
@@ -175,7 +176,13 @@ class Run:
             await self.context.log(f"{source.name}: skipped: {source.error}", "warning")
             return
         assert source.text is not None
-        document = await asyncio.to_thread(self.pipeline.annotate, source.name, source.text)
+        try:
+            document = await asyncio.to_thread(self.pipeline.annotate, source.name,
+                                               source.text)
+        except RuleTimeout as exc:
+            self.ledger.report.failed(source.name, str(exc), source.size)
+            await self.context.log(f"{source.name}: failed: {exc}", "warning")
+            return
         name = self.unique_name(document.name)
         for attempt in range(1, DOCUMENT_ATTEMPTS + 1):
             try:
