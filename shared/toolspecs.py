@@ -246,8 +246,6 @@ def _s3_url(value: str) -> str:
 
 
 S3Url = Annotated[str, AfterValidator(_s3_url)]
-GATE_INPUT_TYPES = ("ZIP", "TAR", "ARC")
-GATE_OUTPUT_TYPES = ("GATE_XML", "INLINE_XML", "XCES", "JSON", "MIMIR")
 
 
 class GateLocation(Params):
@@ -261,8 +259,9 @@ class GateLocation(Params):
 
 class GateInput(Params):
     id: str = Field(min_length=1, max_length=64)
-    source: S3Url = Field(description="the archive, in the platform's storage")
-    type: Literal["ZIP", "TAR", "ARC"]
+    source: S3Url = Field(description="the archive, in the platform's storage; for "
+                          "RESULTS, the folder of another run's output files")
+    type: Literal["ZIP", "TAR", "ARC", "RESULTS"]
     encoding: str | None = None
     mime_type_override: str | None = None
     file_extensions: list[str] | None = Field(default=None, max_length=100)

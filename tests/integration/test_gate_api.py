@@ -537,3 +537,42 @@ async def test_a_busy_index_is_retried_per_document(
     assert [f["document"] for f in summary["failures"]] == [DOCUMENTS[0].name]
     assert "503" in summary["failures"][0]["reason"]
     assert calls == {path.name: 3 if path == DOCUMENTS[0] else 2 for path in DOCUMENTS}
+
+
+async def test_a_jobs_results_are_another_jobs_input(
+    client: Client, gate_settings: Settings
+) -> None:
+    """§6: bundles "created automatically as the result of another annotation job" are
+    inputs too (type RESULTS): each document once, read back from its output files."""
+    api = GateApi(client, await make_account(gate_settings), xml=True)
+    first = await configured_job(api, "first", [{"type": "GATE_XML"}, {"type": "JSON"},
+                                                 {"type": "XCES"}])
+    async with backend(gate_settings):
+        assert (await api.control(first, "start"))[0] == 204
+        await wait_state(api, first, "COMPLETED")
+        results = (await api.ok("GET", f"/api/job/{first}"))["resultBundle"]
+        results_id = results.rsplit("/", 1)[1]
+
+        second = (await api.ok("POST", "/api/job", "job", {"name": "second"}, status=201))["id"]
+        application = await api.ok("POST", f"/api/job/{second}/application", "application",
+                                    {"fileName": "app.zip"})
+        await upload(application["putUrl"], zip_folder(EXAMPLES / "application"))
+        status, error, _ = await api.call("POST", f"/api/job/{second}/input", "input",
+                                          {"sourceBundle": results_id, "type": "ZIP"})
+        assert status == 400
+        assert error["errors"][0]["field"] == "type"
+        spec = await api.created_spec(second, "input", {"sourceBundle": results_id})
+        assert (await api.ok("GET", spec))["type"] == "RESULTS"
+        await api.created_spec(second, "output", {"type": "JSON",
+                                                  "annotationSelectors": ":Location"})
+        assert (await api.control(second, "start"))[0] == 204
+        await wait_state(api, second, "COMPLETED")
+        details = await api.ok("GET", f"/api/job/{second}")
+        bundle = await api.ok("GET", details["resultBundle"][details["resultBundle"]
+                                                         .index("/api/"):])
+        files = {f["name"]: f["url"] for f in bundle["files"]}
+        assert set(files) == {p.name + ".json" for p in DOCUMENTS}
+        for path in DOCUMENTS:
+            document = json.loads(await download(files[path.name + ".json"]))
+            assert document["text"] == path.read_text()
+            assert set(document["entities"]) <= {"Location"}

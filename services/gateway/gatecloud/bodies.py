@@ -169,7 +169,7 @@ ShortList = Annotated[str, AfterValidator(_short_list)]
 
 class InputSpec(Body):
     sourceBundle: str = Field(min_length=1, max_length=64)
-    type: Literal["ZIP", "TAR", "ARC"] | None = None
+    type: Literal["ZIP", "TAR", "ARC", "RESULTS"] | None = None
     encoding: str | None = None
     mimeTypeOverride: str | None = None
     fileExtensions: ShortList | None = Field(default=None, max_length=4000)
@@ -210,6 +210,10 @@ class InputSpec(Body):
             raise ValueError("fileExtensions applies to ZIP and TAR inputs; use mimeTypes")
         if self.type in {"ZIP", "TAR"} and self.mimeTypes:
             raise ValueError("mimeTypes applies to ARC inputs; use fileExtensions")
+        if self.type == "RESULTS" and (self.fileExtensions or self.mimeTypes
+                                       or self.encoding or self.mimeTypeOverride):
+            raise ValueError("a bundle of job results is read as it was written: "
+                             "encoding, mimeTypeOverride and the filters do not apply")
         return self
 
 

@@ -72,8 +72,9 @@ async def task_parameters(request: web.Request, job: Document, start: int) -> di
         if bundle is None:
             raise ApiError(409, f"input {spec['id']}: data bundle {spec['sourceBundle']!r} "
                                 "was deleted; delete or change the input")
+        source = bundle["prefix"] + (bundle["fileName"] or "")
         inputs.append({
-            "id": spec["id"], "source": f"s3://{bucket}/{bundle['prefix']}{bundle['fileName']}",
+            "id": spec["id"], "source": f"s3://{bucket}/{source}",
             "type": spec["type"], "encoding": spec.get("encoding"),
             "mime_type_override": spec.get("mimeTypeOverride"),
             "file_extensions": split_list(spec.get("fileExtensions")),
@@ -111,7 +112,7 @@ async def uploads_missing(request: web.Request, job: Document,
             missing.append("the application's file (PUT it to the putUrl of …/application)")
     for spec in parameters["inputs"]:
         key = spec["source"].split("/", 3)[3]
-        if not await objects.exists(key):
+        if spec["type"] != "RESULTS" and not await objects.exists(key):
             missing.append(f"the archive of input {spec['id']} (PUT it to its bundle's putUrl)")
     return missing
 

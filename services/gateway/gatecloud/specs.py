@@ -24,6 +24,7 @@ from shared.api import ApiError, bad_request, not_found
 from shared.store import Document
 from shared.xmlforms import respond
 
+RESULTS = "RESULTS"
 # Archive types by the uploaded file's name, when an input does not say.
 TYPES_BY_SUFFIX = (
     (".zip", "ZIP"), (".tar", "TAR"), (".tar.gz", "TAR"), (".tgz", "TAR"), (".tar.bz2", "TAR"),
@@ -76,8 +77,8 @@ def file_extension(spec: Document) -> str | None:
 async def checked(request: web.Request, job: Document, kind: str, spec: Document,
                   spec_id: str | None = None) -> Document:
     """The spec to store. An output's files must not take another output's file names; an
-    input's bundle must be an uploaded archive of the job's organization, and its type
-    defaults to what the file's name says."""
+    input's bundle must be of the job's organization; an uploaded archive's type defaults to
+    what the file's name says, a bundle of results is of type RESULTS."""
     if kind == "output":
         ending = file_extension(spec)
         clash = [other["id"] for other in job["outputs"]
@@ -93,9 +94,15 @@ async def checked(request: web.Request, job: Document, kind: str, spec: Document
         raise bad_request([{"field": "sourceBundle", "message":
                             f"no data bundle {spec['sourceBundle']!r} in the job's "
                             "organization (see GET /api/data)"}])
-    if bundle["kind"] != "UPLOAD":
-        raise bad_request([{"field": "sourceBundle", "message":
-                            "is a bundle of job results, not an uploaded archive"}])
+    if bundle["kind"] == "RESULT":
+        # Another job's results: their documents are read back out of its output files.
+        if spec.get("type", RESULTS) != RESULTS:
+            raise bad_request([{"field": "type", "message":
+                                f"a bundle of job results is read as type {RESULTS}"}])
+        return stored(parse(InputSpec, {**spec, "type": RESULTS}))
+    if spec.get("type") == RESULTS:
+        raise bad_request([{"field": "type", "message":
+                            f"{RESULTS} is for bundles of job results; this one was uploaded"}])
     if "type" not in spec:
         name = bundle["fileName"].lower()
         found = [kind for suffix, kind in TYPES_BY_SUFFIX if name.endswith(suffix)]

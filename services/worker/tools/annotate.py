@@ -14,6 +14,7 @@ import json
 import tarfile
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,11 @@ from services.worker.annotation.formats import CONTENT_TYPES, DEFAULT_EXTENSIONS
 from services.worker.annotation.model import AnnotatedDocument, Annotation
 from services.worker.annotation.pipeline import Pipeline, PipelineError
 from services.worker.annotation.report import RunReport
+from services.worker.annotation.results import read_results
 from services.worker.annotation.rules import RuleTimeout
 from services.worker.annotation.selectors import Selector, parse_selectors, select
 from services.worker.context import ToolContext, ToolError
-from services.worker.tools.s3access import S3Location, locate_own, s3_failure
+from services.worker.tools.s3access import S3Location, list_keys, locate_own, s3_failure
 from shared.errors import TransientError
 from shared.netguard import ForbiddenAddressError, GuardedResolver, check_url
 from shared.toolspecs import GateAnnotate, GateInput, GateLocation, GateOutput, split_s3_url
@@ -82,6 +84,19 @@ async def put(place: S3Location, key: str, data: bytes, content_type: str) -> No
                                 len(data), content_type=content_type)
     except Exception as exc:
         raise s3_failure(exc, f"writing {place.describe(key)}") from exc
+
+
+def read_object(place: S3Location, key: str) -> bytes:
+    """A small object's bytes (called from the thread that reads the documents)."""
+    try:
+        response = place.client.get_object(place.bucket, key)
+    except Exception as exc:
+        raise s3_failure(exc, f"reading {place.describe(key)}") from exc
+    try:
+        return bytes(response.read())
+    finally:
+        response.close()
+        response.release_conn()
 
 
 def count_entries(path: Path, kind: str) -> int | None:
@@ -296,15 +311,22 @@ async def annotate_input(run: Run, session: aiohttp.ClientSession, number: int,
     context, inputs = run.context, run.parameters.inputs
     place, key = await gate_place(context, GateLocation(url=spec.source))
     archive = context.scratch / f"input-{spec.id}"
-    size = await fetch(place, key, archive, f"archive of input {spec.id}")
-    options = InputOptions(
-        type=spec.type, encoding=spec.encoding, mime_type_override=spec.mime_type_override,
-        file_extensions=tuple(spec.file_extensions) if spec.file_extensions else None,
-        mime_types=tuple(spec.mime_types) if spec.mime_types else None)
-    total = await asyncio.to_thread(count_entries, archive, spec.type)
-    await context.log(f"input {spec.id}: {spec.type} archive of {size} bytes"
-                      + (f", {total} entries" if total is not None else ""))
-    documents = iter(await asyncio.to_thread(read_documents, archive, options))
+    documents: Iterator[SourceDocument]
+    if spec.type == "RESULTS":
+        keys = await list_keys(place, key)
+        total: int | None = len(keys)
+        await context.log(f"input {spec.id}: the {total} output files of another run")
+        documents = read_results((k.removeprefix(key), read_object(place, k)) for k in keys)
+    else:
+        size = await fetch(place, key, archive, f"archive of input {spec.id}")
+        options = InputOptions(
+            type=spec.type, encoding=spec.encoding, mime_type_override=spec.mime_type_override,
+            file_extensions=tuple(spec.file_extensions) if spec.file_extensions else None,
+            mime_types=tuple(spec.mime_types) if spec.mime_types else None)
+        total = await asyncio.to_thread(count_entries, archive, spec.type)
+        await context.log(f"input {spec.id}: {spec.type} archive of {size} bytes"
+                          + (f", {total} entries" if total is not None else ""))
+        documents = iter(await asyncio.to_thread(read_documents, archive, options))
     done = 0
     slots = asyncio.Semaphore(DOCUMENTS_IN_FLIGHT)
 
