@@ -20,6 +20,11 @@ LIST_ROOTS = {"jobs", "inputs", "outputs", "reports", "log", "bundles", "files",
               "validStates", "missing", "errors"}
 
 
+def api_path(url: str) -> str:
+    """The path of one of the API's own URLs (answers carry them whole)."""
+    return url[url.index("/api/"):]
+
+
 def zip_folder(folder: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -94,8 +99,7 @@ class GateApi:
         """Add an input or output spec: 303 to its URL; returns the URL's path."""
         status, data, headers = await self.call("POST", f"/api/job/{job}/{kind}", kind, fields)
         assert status == 303, (status, data)
-        location: str = headers["Location"]
-        return location[location.index("/api/"):]
+        return api_path(headers["Location"])
 
     async def control(self, job: str, action: str) -> tuple[int, Any]:
         status, data, _ = await self.call("POST", f"/api/job/{job}/control", "control",

@@ -26,7 +26,7 @@ from services.logger.main import serve as serve_logger
 from services.worker.tools.annotate import DOCUMENTS_IN_FLIGHT
 from shared.settings import Settings
 from tests.conftest import SettingsFactory
-from tests.gateapi import EXAMPLES, GateApi, download, upload, zip_folder
+from tests.gateapi import EXAMPLES, GateApi, api_path, download, upload, zip_folder
 from tests.platform import Client, backend, make_account, service
 
 DOCUMENTS = sorted((EXAMPLES / "documents").glob("*.txt"))
@@ -153,8 +153,7 @@ async def test_whole_life_of_a_job(
         assert int(details["bytesCharged"]) == 1024 * 1024
         assert details["dateCompleted"] <= details["resultsAvailableUntil"]
 
-        bundle = await api.ok("GET", details["resultBundle"][details["resultBundle"]
-                                                         .index("/api/"):])
+        bundle = await api.ok("GET", api_path(details["resultBundle"]))
         files = {f["name"]: f["url"] for f in bundle["files"]}
         assert set(files) == {p.name + ext for p in DOCUMENTS for ext in FILE_TYPES.values()}
         people: set[str] = set()
@@ -174,7 +173,7 @@ async def test_whole_life_of_a_job(
 
         reports = await api.ok("GET", f"/api/job/{job}/reports")
         assert len(reports) == 1
-        summary = await api.ok("GET", reports[0][reports[0].index("/api/"):])
+        summary = await api.ok("GET", api_path(reports[0]))
         assert int(summary["documentsProcessed"]) == len(DOCUMENTS)
         assert int(summary["documentsFailed"]) == 0
         assert int(summary["filesWritten"]) == len(DOCUMENTS) * len(FILE_TYPES)
@@ -299,8 +298,7 @@ async def test_stop_aborts_a_running_job_and_keeps_what_it_wrote(
         assert (await api.control(job, "stop"))[0] == 204
         await wait_state(api, job, "COMPLETED")
         details = await api.ok("GET", f"/api/job/{job}")
-        bundle = await api.ok("GET", details["resultBundle"][details["resultBundle"]
-                                                         .index("/api/"):])
+        bundle = await api.ok("GET", api_path(details["resultBundle"]))
         assert 1 <= len(bundle["files"]) < many
         # The stopped worker's last report is what the job was settled with: the documents
         # being sent when it stopped have their JSON files, but were not processed.
@@ -339,7 +337,7 @@ async def test_each_action_in_a_wrong_state_is_409(
         assert (await api.control(ready, action))[0] == 409
     # An input whose bundle was deleted cannot start.
     bundle = (await api.ok("GET", f"/api/job/{ready}/input/1"))["sourceBundle"]
-    assert (await api.call("DELETE", bundle[bundle.index("/api/"):]))[0] == 204
+    assert (await api.call("DELETE", api_path(bundle)))[0] == 204
     status, error = await api.control(ready, "start")
     assert status == 409
     assert "was deleted" in error["error"]
@@ -466,8 +464,7 @@ async def test_inputs_are_read_as_their_specs_say(client: Client, gate_settings:
         assert (await api.control(job, "start"))[0] == 204
         await wait_state(api, job, "COMPLETED")
         details = await api.ok("GET", f"/api/job/{job}")
-        bundle = await api.ok("GET", details["resultBundle"][details["resultBundle"]
-                                                         .index("/api/"):])
+        bundle = await api.ok("GET", api_path(details["resultBundle"]))
         files = {f["name"]: f["url"] for f in bundle["files"]}
         assert set(files) == {"paris.txt.json", "page.html.json", "paris.txt~2.json",
                               "http/example.com/babbage.html.json"}
@@ -568,8 +565,7 @@ async def test_a_jobs_results_are_another_jobs_input(
         assert (await api.control(second, "start"))[0] == 204
         await wait_state(api, second, "COMPLETED")
         details = await api.ok("GET", f"/api/job/{second}")
-        bundle = await api.ok("GET", details["resultBundle"][details["resultBundle"]
-                                                         .index("/api/"):])
+        bundle = await api.ok("GET", api_path(details["resultBundle"]))
         files = {f["name"]: f["url"] for f in bundle["files"]}
         assert set(files) == {p.name + ".json" for p in DOCUMENTS}
         for path in DOCUMENTS:

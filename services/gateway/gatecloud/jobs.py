@@ -26,6 +26,7 @@ from services.gateway.gatecloud.records import (
     new_gate_job,
     parse_states,
     read_run_report,
+    reports_prefix,
     settle,
     state_of,
     visible_gate_job,
@@ -129,7 +130,7 @@ async def delete_job(request: web.Request) -> web.Response:
     listing, its own files go; result bundles stay (they are the user's data)."""
     job = await editable(request)
     await change(request, job, {"phase": DELETED})
-    await request.app[OBJECTS].delete_prefix(files_prefix(job) + "reports/")
+    await request.app[OBJECTS].delete_prefix(reports_prefix(job))
     await log_event(request.app[STORE], job["_id"], "job deleted")
     return web.Response(status=204)
 

@@ -181,9 +181,7 @@ async def settle(request: web.Request, job: Document, core: Document | None) -> 
         bundle_id = f"{job['_id']}.{job['starts']}"
     claimed = await store.gate_jobs.update_one(
         {"_id": job["_id"], "settled_runs": job["settled_runs"], "phase": STARTED},
-        {"$set": {"settled_runs": core["runs"], "result_bundle": bundle_id,
-                  "last_run": {"seconds": seconds, "bytes": read,
-                               "status": Status(core["status"]).text}},
+        {"$set": {"settled_runs": core["runs"], "result_bundle": bundle_id},
          "$inc": {"used_seconds": seconds, "used_bytes": read},
          "$currentDate": {"completed": True}},
     )

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
-import tarfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -68,20 +66,15 @@ async def gate_place(context: ToolContext, location: GateLocation) -> tuple[S3Lo
 
 
 async def fetch(place: S3Location, key: str, target: Path, what: str) -> int:
-    def download() -> int:
-        place.client.fget_object(place.bucket, key, str(target))
-        return target.stat().st_size
-
     try:
-        return await asyncio.to_thread(download)
+        return await place.objects.download_file(key, target)
     except Exception as exc:
         raise s3_failure(exc, f"reading the {what} {place.describe(key)}") from exc
 
 
 async def put(place: S3Location, key: str, data: bytes, content_type: str) -> None:
     try:
-        await asyncio.to_thread(place.client.put_object, place.bucket, key, io.BytesIO(data),
-                                len(data), content_type=content_type)
+        await place.objects.upload_bytes(key, data, content_type)
     except Exception as exc:
         raise s3_failure(exc, f"writing {place.describe(key)}") from exc
 
@@ -100,14 +93,11 @@ def read_object(place: S3Location, key: str) -> bytes:
 
 
 def count_entries(path: Path, kind: str) -> int | None:
-    """How many entries an archive holds (for progress), where that is cheap to know."""
-    with contextlib.suppress(OSError, zipfile.BadZipFile, tarfile.TarError):
-        if kind == "ZIP":
-            with zipfile.ZipFile(path) as archive:
-                return sum(1 for info in archive.infolist() if not info.is_dir())
-        if kind == "TAR":
-            with tarfile.open(path) as archive:
-                return sum(1 for member in archive if member.isfile())
+    """How many entries an archive holds (for progress), where that is cheap to know: a
+    ZIP's directory says; a TAR or ARC would have to be read (and unpacked) twice."""
+    if kind == "ZIP":
+        with contextlib.suppress(OSError, zipfile.BadZipFile), zipfile.ZipFile(path) as archive:
+            return sum(1 for info in archive.infolist() if not info.is_dir())
     return None
 
 
@@ -128,15 +118,14 @@ class Ledger:
     report: RunReport = field(default_factory=RunReport)
     files_written: int = 0
     documents_indexed: int = 0
-    finished: bool = False  # every input read
     ended: bool = False  # nothing more will be written: finished, stopped or failed
     error: str | None = None  # why the run failed
     _saved: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         return {**self.report.to_json(), "filesWritten": self.files_written,
-                "documentsIndexed": self.documents_indexed, "finished": self.finished,
-                "ended": self.ended, "error": self.error}
+                "documentsIndexed": self.documents_indexed, "ended": self.ended,
+                "error": self.error}
 
     async def save(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -257,11 +246,11 @@ async def index(context: ToolContext, session: aiohttp.ClientSession, spec: Gate
 async def load_pipeline(context: ToolContext, location: GateLocation) -> Pipeline:
     place, key = await gate_place(context, location)
     try:
-        stat = await asyncio.to_thread(place.client.stat_object, place.bucket, key)
+        size = await place.objects.size(key)
     except Exception as exc:
         raise s3_failure(exc, f"reading the application {place.describe(key)}") from exc
-    if int(stat.size or 0) > MAX_APPLICATION_BYTES:
-        raise ToolError(f"the application is {stat.size} bytes; the limit is "
+    if size > MAX_APPLICATION_BYTES:
+        raise ToolError(f"the application is {size} bytes; the limit is "
                         f"{MAX_APPLICATION_BYTES}")
     target = context.scratch / "application.zip"
     await fetch(place, key, target, "application")
@@ -286,7 +275,6 @@ async def gate_annotate(context: ToolContext, parameters: GateAnnotate) -> None:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             for number, spec in enumerate(parameters.inputs):
                 await annotate_input(run, session, number, spec)
-        ledger.finished = True
     except Exception as exc:
         ledger.error = context.redact(str(exc)) or type(exc).__name__
         raise

@@ -16,6 +16,7 @@ from minio.error import S3Error
 from services.worker.context import ToolContext, ToolError
 from shared.errors import TransientError
 from shared.netguard import forbidden_address
+from shared.objects import ObjectStore
 from shared.toolspecs import Credentials
 
 # S3 error codes that another attempt cannot fix.
@@ -33,6 +34,11 @@ class S3Location:
 
     def describe(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The store's streaming transfers, on this location's client and bucket."""
+        return ObjectStore(self.client, self.bucket)
 
 
 def _check_endpoint(endpoint: str, allow_private: bool) -> None:
