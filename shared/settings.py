@@ -25,8 +25,9 @@ from shared.errors import ConfigError
 ENV_PREFIX = "CONVEYOR_"
 _REGION = re.compile(r"^[a-z0-9][a-z0-9:._-]{0,62}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-# Variables read by the client CLI rather than by a service; not an error to find them set.
-CLIENT_VARIABLES = frozenset({"CONVEYOR_URL", "CONVEYOR_API_KEY"})
+# Variables read by the client CLI (and the GATE walkthrough) or by the browser tests
+# (CONVEYOR_CHROMIUM) rather than by a service; not an error to find them set.
+CLIENT_VARIABLES = frozenset({"CONVEYOR_URL", "CONVEYOR_API_KEY", "CONVEYOR_CHROMIUM"})
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 

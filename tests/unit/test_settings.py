@@ -106,6 +106,7 @@ def test_env_lines_round_trip(tmp_path: Path) -> None:
 
 
 def test_unknown_variables_are_reported() -> None:
-    environ = {"CONVEYOR_PREFETCH": "1", "CONVEYOR_PREFECTH": "2", "CONVEYOR_API_KEY": "k"}
+    environ = {"CONVEYOR_PREFETCH": "1", "CONVEYOR_PREFECTH": "2", "CONVEYOR_API_KEY": "k",
+               "CONVEYOR_CHROMIUM": "chromium"}
     assert unknown_variables(environ) == ["CONVEYOR_PREFECTH"]
     assert "CONVEYOR_DEFAULT_REGION" in setting_variables()
