@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 from yarl import URL
@@ -51,6 +52,30 @@ DOCUMENT_ATTEMPTS = 3
 DOCUMENT_RETRY_DELAY = 0.5
 # Outputs recorded on the task (the job view lists them); all are written whatever the count.
 MAX_RECORDED_OUTPUTS = 1000
+
+T = TypeVar("T")
+
+
+class ThreadedStream(Generic[T]):
+    """An iterator advanced in worker threads, one step at a time, and closed explicitly.
+    Left to the garbage collector, an abandoned archive reader (a stopped run) would be
+    finalized in whatever order its cycle is collected, its file object possibly before the
+    generator that would have closed it; `close` waits for a step still running in its thread
+    (a cancelled await does not stop that thread)."""
+
+    def __init__(self, items: Iterator[T]) -> None:
+        self._items = items
+        self._lock = threading.Lock()
+
+    def next(self) -> T | None:
+        with self._lock:
+            return next(self._items, None)
+
+    def close(self) -> None:
+        with self._lock:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
 
 
 async def gate_place(context: ToolContext, location: GateLocation) -> tuple[S3Location, str]:
@@ -299,12 +324,12 @@ async def annotate_input(run: Run, session: aiohttp.ClientSession, number: int,
     context, inputs = run.context, run.parameters.inputs
     place, key = await gate_place(context, GateLocation(url=spec.source))
     archive = context.scratch / f"input-{spec.id}"
-    documents: Iterator[SourceDocument]
+    items: Iterator[SourceDocument]
     if spec.type == "RESULTS":
         keys = await list_keys(place, key)
         total: int | None = len(keys)
         await context.log(f"input {spec.id}: the {total} output files of another run")
-        documents = read_results((k.removeprefix(key), read_object(place, k)) for k in keys)
+        items = read_results((k.removeprefix(key), read_object(place, k)) for k in keys)
     else:
         size = await fetch(place, key, archive, f"archive of input {spec.id}")
         options = InputOptions(
@@ -314,7 +339,8 @@ async def annotate_input(run: Run, session: aiohttp.ClientSession, number: int,
         total = await asyncio.to_thread(count_entries, archive, spec.type)
         await context.log(f"input {spec.id}: {spec.type} archive of {size} bytes"
                           + (f", {total} entries" if total is not None else ""))
-        documents = iter(await asyncio.to_thread(read_documents, archive, options))
+        items = iter(await asyncio.to_thread(read_documents, archive, options))
+    documents = ThreadedStream(items)
     done = 0
     slots = asyncio.Semaphore(DOCUMENTS_IN_FLIGHT)
 
@@ -334,7 +360,7 @@ async def annotate_input(run: Run, session: aiohttp.ClientSession, number: int,
             while True:
                 await slots.acquire()
                 try:
-                    source = await asyncio.to_thread(next, documents, None)
+                    source = await asyncio.to_thread(documents.next)
                 except ArchiveError as exc:
                     run.ledger.report.failed(f"input {spec.id}", str(exc))
                     await context.log(f"input {spec.id}: {exc}", "error")
@@ -346,6 +372,7 @@ async def annotate_input(run: Run, session: aiohttp.ClientSession, number: int,
         # The first failure, as itself: its class (transient or not) decides the retry.
         raise group_error.exceptions[0] from None
     finally:
+        await asyncio.shield(asyncio.to_thread(documents.close))
         with contextlib.suppress(OSError):
             archive.unlink()
 
