@@ -12,8 +12,10 @@ import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -21,10 +23,13 @@ from minio import Minio
 
 from services.dev.servers import free_port
 from services.gateway.app import create_app
+from services.gateway.gatecloud.expiry import expire_results
 from services.gateway.gatecloud.records import SETTLE_GRACE
 from services.logger.main import serve as serve_logger
 from services.worker.tools.annotate import DOCUMENTS_IN_FLIGHT
+from shared.objects import open_objects
 from shared.settings import Settings
+from shared.store import open_store
 from tests.conftest import SettingsFactory
 from tests.gateapi import EXAMPLES, GateApi, api_path, download, upload, zip_folder
 from tests.platform import Client, backend, make_account, service
@@ -208,6 +213,9 @@ async def test_whole_life_of_a_job(
         again = await api.ok("GET", f"/api/job/{job}")
         assert again["resultBundle"] != details["resultBundle"]
         assert int(again["bytesUsed"]) == 2 * int(details["bytesUsed"])
+        # Deleting the result bundle leaves the job naming none, not a dead link.
+        assert (await api.call("DELETE", api_path(again["resultBundle"])))[0] == 204
+        assert "resultBundle" not in await api.ok("GET", f"/api/job/{job}")
 
 
 async def test_application_and_outputs_in_an_own_bucket(
@@ -572,3 +580,69 @@ async def test_a_jobs_results_are_another_jobs_input(
             document = json.loads(await download(files[path.name + ".json"]))
             assert document["text"] == path.read_text()
             assert set(document["entities"]) <= {"Location"}
+
+
+async def test_results_are_deleted_after_results_available_until(
+    client: Client, gate_settings: Settings, aiohttp_server: Any
+) -> None:
+    """The sweep deletes a run's RESULT bundle (files too) once `resultsAvailableUntil` has
+    passed, not before, and not while another job reads it; uploaded bundles stay."""
+    answered = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        await request.read()
+        answered.set()
+        await asyncio.sleep(1.5)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/slow", slow)
+    index = await aiohttp_server(app)
+    api = GateApi(client, await make_account(gate_settings), xml=False)
+    first = await configured_job(api, "kept a while", [{"type": "JSON"}])
+    kept = timedelta(days=gate_settings.gate_results_days)
+    async with backend(gate_settings), open_store(gate_settings, "test") as store, \
+            open_objects(gate_settings) as objects:
+        assert (await api.control(first, "start"))[0] == 204
+        await wait_state(api, first, "COMPLETED")
+        details = await api.ok("GET", f"/api/job/{first}")
+        until = datetime.fromisoformat(details["resultsAvailableUntil"])
+        results_path = api_path(details["resultBundle"])
+        files = (await api.ok("GET", results_path))["files"]
+        assert len(files) == len(DOCUMENTS)
+
+        assert await expire_results(store, objects, kept, now=until - timedelta(minutes=1)) \
+            == [], "deleted before resultsAvailableUntil"
+
+        # A job reading the results (slowly, into a Mímir index) keeps them while ACTIVE.
+        reader = (await api.ok("POST", "/api/job", "job", {"name": "reader"}, status=201))["id"]
+        application = await api.ok("POST", f"/api/job/{reader}/application", "application",
+                                    {"fileName": "app.zip"})
+        await upload(application["putUrl"], zip_folder(EXAMPLES / "application"))
+        await api.created_spec(reader, "input", {"sourceBundle": results_path.rsplit("/")[-1]})
+        await api.created_spec(reader, "output", {"type": "MIMIR",
+                                                  "indexUrl": str(index.make_url("/slow"))})
+        assert (await api.control(reader, "start"))[0] == 204
+        await asyncio.wait_for(answered.wait(), 60)
+        later = until + timedelta(minutes=1)
+        assert await expire_results(store, objects, kept, now=later) == []
+        assert (await api.call("GET", results_path))[0] == 200
+        assert (await api.control(reader, "stop"))[0] == 204
+        await wait_state(api, reader, "COMPLETED")
+
+        # (The reader's own results, made minutes after, are as due by then.)
+        assert results_path.rsplit("/")[-1] in await expire_results(store, objects, kept,
+                                                                    now=later)
+        assert (await api.call("GET", results_path))[0] == 404
+        details = await api.ok("GET", f"/api/job/{first}")
+        assert "resultBundle" not in details
+        assert datetime.fromisoformat(details["resultsAvailableUntil"]) == until
+        async with aiohttp.ClientSession() as session:
+            for file in files:
+                async with session.get(file["url"]) as response:
+                    assert response.status == 404, file["name"]
+        log = await api.ok("GET", f"/api/job/{first}/log")
+        assert any("deleted" in entry["message"] for entry in log)
+        # The documents the job read were uploaded, not results: they stay.
+        source = (await api.ok("GET", f"/api/job/{first}/input/1"))["sourceBundle"]
+        assert (await api.call("GET", api_path(source)))[0] == 200

@@ -24,7 +24,8 @@ from shared.api import ApiError, not_found
 from shared.auth import PRINCIPAL
 from shared.jobs import new_job_id
 from shared.jobview import iso
-from shared.store import Document
+from shared.objects import ObjectStore
+from shared.store import Document, Store
 from shared.xmlforms import respond
 
 
@@ -89,14 +90,30 @@ async def delete_bundle(request: web.Request) -> web.Response:
     fail to start until changed."""
     bundle = await visible_bundle(request)
     store = request.app[STORE]
+    reader = await active_reader(store, bundle)
+    if reader is not None:
+        raise ApiError(409, f"job {reader} is reading this bundle now; stop it or "
+                            "wait for it to complete")
+    await remove_bundle(store, request.app[OBJECTS], bundle)
+    return web.Response(status=204)
+
+
+async def active_reader(store: Store, bundle: Document) -> str | None:
+    """The id of an ACTIVE job of the bundle's organization that has it as an input."""
     started = await store.gate_jobs.find(
         {"organization_id": bundle["organization_id"], "phase": STARTED}).to_list()
     cores = await core_jobs(store, started)
     for job in started:
         uses = any(spec["sourceBundle"] == bundle["_id"] for spec in job["inputs"])
         if uses and state_of(job, cores.get(job["_id"])) == "ACTIVE":
-            raise ApiError(409, f"job {job['_id']} is reading this bundle now; stop it or "
-                                "wait for it to complete")
-    await request.app[OBJECTS].delete_prefix(bundle["prefix"])
-    await request.app[STORE].data_bundles.delete_one({"_id": bundle["_id"]})
-    return web.Response(status=204)
+            return str(job["_id"])
+    return None
+
+
+async def remove_bundle(store: Store, objects: ObjectStore, bundle: Document) -> None:
+    """The bundle's files, the bundle, and a job's `resultBundle` naming it."""
+    await objects.delete_prefix(bundle["prefix"])
+    await store.data_bundles.delete_one({"_id": bundle["_id"]})
+    if bundle["kind"] == "RESULT":
+        await store.gate_jobs.update_many({"result_bundle": bundle["_id"]},
+                                          {"$set": {"result_bundle": None}})
