@@ -1,15 +1,23 @@
-"""Server-side request forgery guard: outbound HTTP (tool downloads, job notifications) may
-not reach loopback,
-private, link-local or otherwise reserved addresses unless an operator allows it. Checked on
-every resolved address at connect time (a resolver wrapper) and on every redirect."""
+"""Server-side request forgery guard: outbound HTTP (tool downloads, job notifications, a
+user's own S3 endpoint) may not reach loopback, private, link-local or otherwise reserved
+addresses unless an operator allows it. Checked on every resolved address at connect time
+(an aiohttp resolver, or urllib3 connections for the S3 client), so a name that resolves to
+a public address when first checked and to a private one later (DNS rebinding) is still
+refused; and on every redirect."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from urllib3 import PoolManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 from yarl import URL
 
 from shared.errors import PermanentError
@@ -70,3 +78,61 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def _connect_checked(connection: HTTPConnection, connect: Callable[[], socket.socket]
+                     ) -> socket.socket:
+    """Resolve the connection's host, refuse it if any address is forbidden, and connect
+    (with urllib3's own `connect`, error handling included) to the addresses checked."""
+    name = connection._dns_host
+    try:
+        found = socket.getaddrinfo(name, connection.port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return connect()  # urllib3 reports the failed resolution in its own words
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    if any(forbidden_address(address) for address in addresses):
+        raise BlockedDestinationError(
+            f"refusing {name}: it resolves to a private, loopback or link-local address "
+            "(CONVEYOR_ALLOW_PRIVATE_NETWORKS=true allows it)"
+        )
+    failure: NewConnectionError | None = None
+    for address in addresses:
+        connection._dns_host = address
+        try:
+            return connect()
+        except NewConnectionError as error:
+            failure = error
+        finally:
+            connection._dns_host = name
+    assert failure is not None  # getaddrinfo answers at least one address or raises
+    raise failure
+
+
+class GuardedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _connect_checked(self, super()._new_conn)
+
+
+class GuardedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _connect_checked(self, super()._new_conn)
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+def guarded_pool_manager(allow_private: bool, **options: Any) -> PoolManager:
+    """A urllib3 pool manager (for a Minio client) whose every new connection is checked like
+    `GuardedResolver` checks aiohttp's. TLS still verifies the certificate for the name: only
+    the TCP connection goes to the checked address. BlockedDestinationError is not an OSError,
+    so urllib3 does not retry it and it reaches the caller as itself."""
+    manager = PoolManager(**options)
+    if not allow_private:
+        manager.pool_classes_by_scheme = {"http": GuardedHTTPConnectionPool,
+                                          "https": GuardedHTTPSConnectionPool}
+    return manager

@@ -14,8 +14,8 @@ from minio import Minio
 from minio.error import S3Error
 
 from services.worker.context import ToolContext, ToolError
-from shared.errors import TransientError
-from shared.netguard import forbidden_address
+from shared.errors import PermanentError, TransientError
+from shared.netguard import forbidden_address, guarded_pool_manager
 from shared.objects import ObjectStore
 from shared.toolspecs import Credentials
 
@@ -80,7 +80,9 @@ async def locate_own(
         session_token=token.get_secret_value() if token else None,
         secure=split.scheme == "https",
         region=(credentials.region if credentials else None) or settings.s3_region,
-        http_client=urllib3.PoolManager(
+        # Checked again on every connection: the name could resolve elsewhere by then.
+        http_client=guarded_pool_manager(
+            settings.allow_private_networks,
             timeout=urllib3.Timeout(connect=10, read=120),
             # No redirects: a user's endpoint could send the request on to an address the
             # check above refuses.
@@ -94,6 +96,8 @@ async def locate_own(
 def s3_failure(exc: Exception, what: str) -> Exception:
     """The error to raise for a failed S3 call: permanent for the user's mistakes,
     transient for the server's."""
+    if isinstance(exc, PermanentError):
+        return ToolError(f"{what}: {exc}")
     if isinstance(exc, S3Error):
         if exc.code in PERMANENT_CODES:
             return ToolError(f"{what}: {exc.code} ({exc.message})")
