@@ -23,7 +23,7 @@ from minio import Minio
 
 from services.dev.servers import free_port
 from services.gateway.app import create_app
-from services.gateway.gatecloud.expiry import expire_results
+from services.gateway.gatecloud.housekeeping import expire_results, settle_ended_runs
 from services.gateway.gatecloud.records import SETTLE_GRACE
 from services.logger.main import serve as serve_logger
 from services.worker.tools.annotate import DOCUMENTS_IN_FLIGHT
@@ -646,3 +646,31 @@ async def test_results_are_deleted_after_results_available_until(
         # The documents the job read were uploaded, not results: they stay.
         source = (await api.ok("GET", f"/api/job/{first}/input/1"))["sourceBundle"]
         assert (await api.call("GET", api_path(source)))[0] == 200
+
+
+async def test_a_run_nobody_reads_is_settled_by_housekeeping(
+    client: Client, gate_settings: Settings
+) -> None:
+    """Usage and results are recorded when a run ends, not when its job is next read."""
+    api = GateApi(client, await make_account(gate_settings), xml=False)
+    job = await configured_job(api, "unread", [{"type": "JSON"}])
+    async with backend(gate_settings), open_store(gate_settings, "test") as store, \
+            open_objects(gate_settings) as objects:
+        assert (await api.control(job, "start"))[0] == 204
+        deadline = asyncio.get_running_loop().time() + 60
+        while not (settled := await settle_ended_runs(store, objects)):
+            assert asyncio.get_running_loop().time() < deadline, "never settled"
+            await asyncio.sleep(0.2)
+        assert settled == [job]
+        stored = await store.gate_jobs.find_one({"_id": job})
+        assert stored is not None
+        assert stored["settled_runs"] == 1
+        assert stored["used_bytes"] == sum(path.stat().st_size for path in DOCUMENTS)
+        bundle = await store.data_bundles.find_one({"_id": stored["result_bundle"]})
+        assert bundle is not None
+        assert len(await objects.list_keys(bundle["prefix"])) == len(DOCUMENTS)
+        assert await settle_ended_runs(store, objects) == [], "settled once"
+        details = await api.ok("GET", f"/api/job/{job}")
+        assert details["state"] == "COMPLETED"
+        assert api_path(details["resultBundle"]).endswith(bundle["_id"])
+        assert details["bytesUsed"] == stored["used_bytes"]

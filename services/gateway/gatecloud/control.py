@@ -195,7 +195,7 @@ async def summary_report(request: web.Request) -> web.Response:
     if job["phase"] != STARTED:
         raise ApiError(404, "no report: the job has not run since it was created or reset")
     state = state_of(job, core)
-    report = await read_run_report(request, job)
+    report = await read_run_report(request.app[OBJECTS], job)
     seconds, read = usage(job, core, state, report)
     failures = report.get("failures", [])[:MAX_LISTED_FAILURES]
     summary = {

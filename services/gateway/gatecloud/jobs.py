@@ -53,7 +53,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     listed = []
     for job in jobs:
         core = cores.get(job["_id"])
-        job = await settle(request, job, core)
+        job = await settle(store, request.app[OBJECTS], job, core)
         state = state_of(job, core)
         if state in states:
             listed.append({"url": job_url(request, job["_id"]), "state": state,
@@ -64,7 +64,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 async def answer_job(request: web.Request, job: Document, status: int = 200,
                      headers: dict[str, str] | None = None) -> web.Response:
     job, core = await current(request, job)
-    report = (await read_run_report(request, job)
+    report = (await read_run_report(request.app[OBJECTS], job)
               if state_of(job, core) == "ACTIVE" else {})
     details = job_details(request, job, core, report)
     return respond(request, details, "job", status=status, headers=headers,

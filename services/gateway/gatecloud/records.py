@@ -24,6 +24,7 @@ from shared.api import bad_request, not_found
 from shared.auth import PRINCIPAL
 from shared.jobs import Status, ordered_tasks
 from shared.jobview import iso
+from shared.objects import ObjectStore
 from shared.store import Document, Store
 
 STATES = ("RESERVED", "READY", "ACTIVE", "COMPLETED", "DELETED", "SUSPENDED")
@@ -140,8 +141,8 @@ async def core_jobs(store: Store, jobs: list[Document]) -> dict[str, Document]:
     return {core["_id"]: core for core in found}
 
 
-async def read_run_report(request: web.Request, job: Document) -> dict[str, Any]:
-    raw = await request.app[OBJECTS].read_bytes(run_report_key(job))
+async def read_run_report(objects: ObjectStore, job: Document) -> dict[str, Any]:
+    raw = await objects.read_bytes(run_report_key(job))
     if raw is None:
         return {}
     try:
@@ -162,15 +163,15 @@ def worker_done(core: Document, report: dict[str, Any], now: datetime) -> bool:
     return not isinstance(finished, datetime) or now - finished > SETTLE_GRACE
 
 
-async def settle(request: web.Request, job: Document, core: Document | None) -> Document:
+async def settle(store: Store, objects: ObjectStore, job: Document,
+                 core: Document | None) -> Document:
     """A started job whose core run ended, settled (once, whoever reads it first, and once
     its worker has written its last): the run's time and bytes added, its results in the
     default location made a data bundle."""
     if (job["phase"] != STARTED or core is None or not Status(core["status"]).is_final
             or core["runs"] == job["settled_runs"]):
         return job
-    store = request.app[STORE]
-    report = await read_run_report(request, job)
+    report = await read_run_report(objects, job)
     now = datetime.now(UTC)
     if not worker_done(core, report, now):
         return job
@@ -201,7 +202,7 @@ async def settle(request: web.Request, job: Document, core: Document | None) -> 
 async def current(request: web.Request, job: Document) -> tuple[Document, Document | None]:
     """The job settled if its run ended, and the core job of its runs (None before any)."""
     core = (await core_jobs(request.app[STORE], [job])).get(job["_id"])
-    return await settle(request, job, core), core
+    return await settle(request.app[STORE], request.app[OBJECTS], job, core), core
 
 
 def job_url(request: web.Request, job_id: str) -> str:
