@@ -664,7 +664,7 @@ async def test_a_run_nobody_reads_is_settled_by_housekeeping(
         assert settled == [job]
         stored = await store.gate_jobs.find_one({"_id": job})
         assert stored is not None
-        assert stored["settled_runs"] == 1
+        assert (stored["settled_runs"], stored["unsettled"]) == (1, 0)
         assert stored["used_bytes"] == sum(path.stat().st_size for path in DOCUMENTS)
         bundle = await store.data_bundles.find_one({"_id": stored["result_bundle"]})
         assert bundle is not None

@@ -124,8 +124,9 @@ async def launch(request: web.Request, job: Document, core: Document | None) -> 
     if missing := await uploads_missing(request, job, parameters):
         raise ApiError(409, "cannot start: missing " + "; ".join(missing),
                        details={"missing": missing})
-    before = {"phase": job["phase"], "starts": job["starts"]}
-    job = await change(request, job, {"phase": STARTED, "starts": start})
+    before = {"phase": job["phase"], "starts": job["starts"],
+              "unsettled": job.get("unsettled", 0)}
+    job = await change(request, job, {"phase": STARTED, "starts": start, "unsettled": 1})
     store, principal = request.app[STORE], request[PRINCIPAL]
     try:
         await request.app[OBJECTS].delete_prefix(reports_prefix(job))

@@ -34,7 +34,7 @@ BATCH = 100
 
 async def settle_ended_runs(store: Store, objects: ObjectStore) -> list[str]:
     """Settle every started job whose run has ended; the ids of those settled now."""
-    started = await store.gate_jobs.find({"phase": STARTED}).to_list()
+    started = await store.gate_jobs.find({"phase": STARTED, "unsettled": 1}).to_list()
     cores = await core_jobs(store, started)
     settled = []
     for job in started:

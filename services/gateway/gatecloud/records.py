@@ -52,6 +52,9 @@ def new_gate_job(
         # Starts through this API; core runs (`runs` of the core job) settled so far.
         "starts": 0, "settled_runs": 0, "used_seconds": 0.0, "used_bytes": 0,
         "result_bundle": None,
+        # 1 from a start until that run is settled: what housekeeping looks for (an int, as
+        # the store keeps booleans set by path as ints).
+        "unsettled": 0,
     }
 
 
@@ -182,7 +185,7 @@ async def settle(store: Store, objects: ObjectStore, job: Document,
         bundle_id = f"{job['_id']}.{job['starts']}"
     claimed = await store.gate_jobs.update_one(
         {"_id": job["_id"], "settled_runs": job["settled_runs"], "phase": STARTED},
-        {"$set": {"settled_runs": core["runs"], "result_bundle": bundle_id},
+        {"$set": {"settled_runs": core["runs"], "result_bundle": bundle_id, "unsettled": 0},
          "$inc": {"used_seconds": seconds, "used_bytes": read},
          "$currentDate": {"completed": True}},
     )
