@@ -142,6 +142,12 @@ class CancelTask(Envelope):
     type: Literal["control.cancel"] = "control.cancel"
     job_id: str
     task_id: int | None = None
+    attempts: dict[int, int] = Field(
+        default_factory=dict,
+        description="each task's latest attempt when the job was stopped: a dispatch at or "
+                    "below it belongs to the stopped run, a later one to a rerun (empty: "
+                    "every dispatch of the job is refused for a while)",
+    )
 
 
 Message = Annotated[

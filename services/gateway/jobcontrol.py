@@ -61,6 +61,8 @@ async def cancel_job(store: Store, publisher: Publisher, query: Document) -> Doc
         changes: Document = {"status": int(Status.CANCELLED)}
         for task in ordered_tasks(job):
             condition[task_path(task["id"], "status")] = task["status"]
+            # A dispatch meanwhile would be missing from the worker's `attempts` below.
+            condition[task_path(task["id"], "attempt")] = task["attempt"]
             if not Status(task["status"]).is_final:
                 changes[task_path(task["id"], "status")] = int(Status.CANCELLED)
                 changes[task_path(task["id"], "error")] = {
@@ -72,6 +74,7 @@ async def cancel_job(store: Store, publisher: Publisher, query: Document) -> Doc
             break
     else:
         raise ApiError(409, "the job kept changing while stopping it; try again")
-    await publisher.publish(CONTROL_EXCHANGE, "", CancelTask(job_id=job["_id"]))
+    await publisher.publish(CONTROL_EXCHANGE, "", CancelTask(
+        job_id=job["_id"], attempts={task["id"]: task["attempt"] for task in ordered_tasks(job)}))
     log.info("job stopped", job_id=job["_id"])
     return await store.jobs.find_one({"_id": job["_id"]}) or job

@@ -67,8 +67,9 @@ class TaskRunner:
         self.worker_id = worker_id
         self._running: dict[TaskKey, asyncio.Task[None]] = {}
         self._stopped: set[TaskKey] = set()
-        # Jobs stopped lately: a task of theirs still queued is not run when it arrives.
-        self._stopped_jobs: dict[str, float] = {}
+        # Jobs stopped lately (when, and each task's attempt then): a task of the stopped
+        # run still queued is not run when it arrives; one of a later run is.
+        self._stopped_jobs: dict[str, tuple[float, dict[int, int]]] = {}
 
     async def on_task(self, delivery: Delivery) -> None:
         task = delivery.message
@@ -77,7 +78,7 @@ class TaskRunner:
         structlog.contextvars.bind_contextvars(task_id=task.task_id, tool=task.tool,
                                                task_attempt=task.attempt)
         secrets = secret_values(task.parameters)
-        if task.job_id in self._stopped_jobs:
+        if self._of_stopped_run(task):
             await self._failed(task, "Cancelled", "the job was stopped", secrets)
             return
         parameters = await self._parameters(task, secrets)
@@ -109,6 +110,13 @@ class TaskRunner:
             self._running.pop(key, None)
             self._stopped.discard(key)
             await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+    def _of_stopped_run(self, task: TaskDispatch) -> bool:
+        stopped = self._stopped_jobs.get(task.job_id)
+        if stopped is None or time.monotonic() - stopped[0] >= STOPPED_MEMORY:
+            return False
+        attempts = stopped[1]
+        return not attempts or task.attempt <= attempts.get(task.task_id, 0)
 
     async def _parameters(self, task: TaskDispatch, secrets: list[str]) -> BaseModel | None:
         model = PARAMETERS.get(task.tool)
@@ -171,9 +179,9 @@ class TaskRunner:
         if not isinstance(message, CancelTask):
             return
         now = time.monotonic()
-        self._stopped_jobs = {job: at for job, at in self._stopped_jobs.items()
-                              if now - at < STOPPED_MEMORY}
-        self._stopped_jobs[message.job_id] = now
+        self._stopped_jobs = {job: stopped for job, stopped in self._stopped_jobs.items()
+                              if now - stopped[0] < STOPPED_MEMORY}
+        self._stopped_jobs[message.job_id] = (now, message.attempts)
         for key, run in list(self._running.items()):
             if key[0] == message.job_id and (message.task_id in (None, key[1])):
                 self._stopped.add(key)

@@ -272,11 +272,12 @@ async def test_stop_aborts_a_running_job_and_keeps_what_it_wrote(
     """A Mímir index that answers slowly keeps the run ACTIVE; stop ends it COMPLETED with the
     files of the documents done so far (more documents than the worker takes at once)."""
     answered = asyncio.Event()
+    pause = [1.5]
 
     async def slow(request: web.Request) -> web.Response:
         await request.read()
         answered.set()
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(pause[0])
         return web.Response()
 
     app = web.Application()
@@ -317,6 +318,16 @@ async def test_stop_aborts_a_running_job_and_keeps_what_it_wrote(
         assert summary["bytesUsed"] == summary["bytesRead"] == int(details["bytesUsed"])
         log = await api.ok("GET", f"/api/job/{job}/log")
         assert any("stopped on request" in entry["message"] for entry in log)
+
+        # Reset and start again: the new run is not taken for the stopped one.
+        pause[0] = 0.0
+        assert (await api.control(job, "reset"))[0] == 204
+        assert (await api.control(job, "start"))[0] == 204
+        await wait_state(api, job, "COMPLETED")
+        summary = await api.ok("GET", f"/api/job/{job}/reports/summary")
+        assert (summary["runStatus"], summary["documentsProcessed"]) == ("Completed", many)
+        again = await api.ok("GET", f"/api/job/{job}")
+        assert len((await api.ok("GET", api_path(again["resultBundle"])))["files"]) == many
 
 
 async def test_each_action_in_a_wrong_state_is_409(

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from services.gateway.app import create_app
 from shared.health import serve_app
+from shared.jobs import Status
 from shared.settings import Settings
 from shared.store import open_store
 from shared.topology import tasks_queue
@@ -293,6 +294,26 @@ async def test_restart_and_resubmit(
         assert copy["id"] != job["id"]
         assert copy["tags"] == ["again"]
         assert (await wait_job(client, account, copy["id"]))["status_text"] == "Completed"
+
+
+async def test_a_stopped_job_restarts_and_runs_to_the_end(
+    open_settings: Settings, client: Client, account: Account
+) -> None:
+    """The worker refuses what is left of a stopped run, not the job's later runs."""
+    spec = {"tasks": [{"tool": "debug:sleep", "parameters": {"seconds": 2}},
+                      {"tool": "debug:sleep", "parameters": {"seconds": 0}}]}
+    async with backend(open_settings, logger=False):
+        job = await submit(client, account, spec)
+        await wait_job(client, account, job["id"], statuses={int(Status.RUNNING)})
+        stopped = await client.post(f"/api/jobs/{job['id']}/stop/", headers=account.headers)
+        assert stopped.status == 200
+        assert (await wait_job(client, account, job["id"]))["status_text"] == "Cancelled"
+        restarted = await client.post(f"/api/jobs/{job['id']}/restart/",
+                                      headers=account.headers)
+        assert restarted.status == 200, await restarted.text()
+        again = await wait_job(client, account, job["id"])
+    assert again["status_text"] == "Completed"
+    assert [task["status_text"] for task in again["tasks"]] == ["Completed", "Completed"]
 
 
 async def test_notify_receives_the_final_job_once(

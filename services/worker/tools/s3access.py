@@ -68,7 +68,10 @@ async def locate_own(
     (never the platform's own keys) when there are none."""
     settings = context.settings
     endpoint = (credentials.endpoint if credentials else None) or settings.s3_endpoint
-    if credentials is not None and credentials.endpoint:
+    # The platform's own endpoint is trusted (it is usually on a private network); one the
+    # user names is not.
+    guarded = credentials is not None and bool(credentials.endpoint)
+    if guarded:
         await asyncio.to_thread(_check_endpoint, endpoint, settings.allow_private_networks)
     split = urlsplit(endpoint)
     secret = credentials.secret_key if credentials else None
@@ -82,7 +85,7 @@ async def locate_own(
         region=(credentials.region if credentials else None) or settings.s3_region,
         # Checked again on every connection: the name could resolve elsewhere by then.
         http_client=guarded_pool_manager(
-            settings.allow_private_networks,
+            settings.allow_private_networks or not guarded,
             timeout=urllib3.Timeout(connect=10, read=120),
             # No redirects: a user's endpoint could send the request on to an address the
             # check above refuses.
