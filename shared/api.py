@@ -4,12 +4,15 @@ store's app key."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from shared.nesting import MAX_BODY_DEPTH, json_depth, too_deep_message
 from shared.store import Store
 from shared.xmlforms import respond
 
@@ -40,6 +43,22 @@ class ApiError(Exception):
 
 def bad_request(errors: list[dict[str, str]], message: str = "invalid request") -> ApiError:
     return ApiError(400, message, errors)
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A request body's JSON, or a 400 on field `body` saying why not."""
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad_request([{"field": "body", "message": f"is not valid JSON: {exc}"}]) from None
+    except RecursionError:
+        value = None
+        deep = True
+    else:
+        deep = json_depth(value) > MAX_BODY_DEPTH
+    if deep:
+        raise bad_request([{"field": "body", "message": too_deep_message()}])
+    return value
 
 
 def not_found(what: str) -> ApiError:

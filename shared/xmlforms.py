@@ -17,6 +17,8 @@ from aiohttp import web
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from shared.nesting import MAX_BODY_DEPTH, too_deep_message
+
 XML_TYPE = "application/xml"
 XML_TYPES = frozenset({"application/xml", "text/xml"})
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
@@ -89,6 +91,17 @@ def _read(element: ET.Element) -> Any:
     return fields
 
 
+def _depth(element: ET.Element) -> int:
+    """Levels of elements below and including `element`, counted without recursion."""
+    deepest = 0
+    pending = [(element, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in node)
+    return deepest
+
+
 def from_xml(raw: bytes, root: str) -> dict[str, Any]:
     """The fields of a `<root>` document: text of leaf elements, `None` for `xsi:nil`."""
     try:
@@ -97,6 +110,8 @@ def from_xml(raw: bytes, root: str) -> dict[str, Any]:
         raise XmlBodyError(f"is not well-formed XML: {exc}") from None
     if _local(element.tag) != root:
         raise XmlBodyError(f"must be a <{root}> element, not <{_local(element.tag)}>")
+    if _depth(element) > MAX_BODY_DEPTH:
+        raise XmlBodyError(too_deep_message())
     fields = _read(element)
     return fields if isinstance(fields, dict) else {}
 

@@ -3,13 +3,12 @@ against its schema), the organization, bundle and region resolved for the caller
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from shared.api import ApiError, bad_request
+from shared.api import ApiError, bad_request, parse_json_body
 from shared.auth import Membership, Principal
 from shared.jobs import new_job_document, new_job_id
 from shared.jobspec import JobSpec
@@ -24,10 +23,7 @@ async def read_json(request: web.Request) -> Any:
     raw = await request.read()
     if not raw.strip():
         raise bad_request([{"field": "body", "message": "is empty; send the job as JSON"}])
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise bad_request([{"field": "body", "message": f"is not valid JSON: {exc}"}]) from None
+    return parse_json_body(raw)
 
 
 def parse_spec(payload: Any, settings: Settings) -> JobSpec:

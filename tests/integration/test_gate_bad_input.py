@@ -111,6 +111,11 @@ async def test_bad_values_name_the_field(
     (b"<task><name>x</name></task>", "application/xml", "must be a <job> element"),
     (b'<?xml version="1.0"?><!DOCTYPE job [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;">]>'
      b"<job><name>&b;</name></job>", "application/xml", "not well-formed XML"),
+    # Deep enough to exhaust Python's recursion limit, and just past the accepted depth.
+    (b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}", "application/json", "nested deeper"),
+    (b'{"name": ' + b"[" * 32 + b"]" * 32 + b"}", "application/json", "nested deeper"),
+    (b"<job>" + b"<a>" * 5000 + b"</a>" * 5000 + b"</job>", "application/xml",
+     "nested deeper"),
 ])
 async def test_unreadable_bodies_are_400(
     api: GateApi, body: bytes, content_type: str, words: str

@@ -105,6 +105,7 @@ async def test_default_region_is_used(client: Client, account: Account) -> None:
     ("body", "field", "fragment"),
     [
         (b"{not json", "body", "is not valid JSON"),
+        (b'{"tasks": ' + b"[" * 1900 + b"]" * 1900 + b"}", "body", "nested deeper than 32"),
         (b"", "body", "is empty"),
         ([1, 2], "body", "must be a JSON object"),
         ({}, "tasks", "Field required"),

@@ -4,7 +4,6 @@ checked field by field (a 400 names the field and says why)."""
 from __future__ import annotations
 
 import codecs
-import json
 import re
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -20,7 +19,7 @@ from pydantic import (
 )
 from pydantic import model_validator as _model_validator
 
-from shared.api import bad_request
+from shared.api import bad_request, parse_json_body
 from shared.toolspecs import field_errors, split_s3_url
 from shared.xmlforms import XmlBodyError, from_xml, sends_xml
 
@@ -42,10 +41,7 @@ async def read_fields(request: web.Request, root: str) -> dict[str, Any]:
             return from_xml(raw, root)
         except XmlBodyError as exc:
             raise bad_request([{"field": "body", "message": str(exc)}]) from None
-    try:
-        fields = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise bad_request([{"field": "body", "message": f"is not valid JSON: {exc}"}]) from None
+    fields = parse_json_body(raw)
     if not isinstance(fields, dict):
         raise bad_request([{"field": "body", "message": "must be a JSON object"}])
     return fields
