@@ -4,12 +4,14 @@ and in XML, and loses nothing already accepted. No backend runs: nothing is star
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from services.gateway.app import create_app
 from shared.settings import Settings
+from shared.store import open_store
 from tests.conftest import SettingsFactory
 from tests.gateapi import GateApi
 from tests.platform import Client, make_account
@@ -187,6 +189,26 @@ async def test_input_type_comes_from_the_file_name(api: GateApi) -> None:
         assert shown["sourceBundle"].endswith(f"/api/data/{bundle}")
     await bad(api, "POST", f"/api/job/{job}/input", "input",
               {"sourceBundle": await new_bundle(api, "notes.txt")}, "type", "give ZIP, TAR")
+
+
+async def test_a_bundle_id_that_starts_with_d_dash_is_found(
+    api: GateApi, api_settings: Settings
+) -> None:
+    """About one random id in 4096 starts with `D-` itself: it is found as it is, and in
+    the dashboard's `D-<id>` form too."""
+    own = "D-" + (await new_bundle(api))[2:]
+    async with open_store(api_settings, "test") as store:
+        await store.data_bundles.insert_one({
+            "_id": own, "name": "d-dash", "organization_id": api.account.organization_id,
+            "kind": "UPLOAD", "prefix": f"data/{own}/", "fileName": "docs.zip",
+            "job_id": None, "created": datetime.now(UTC)})
+    for path in (f"/api/data/{own}", f"/api/data/D-{own}"):
+        assert (await api.ok("GET", path))["id"] == own
+    job = await new_job(api)
+    spec = await api.created_spec(job, "input", {"sourceBundle": own})
+    assert (await api.ok("GET", spec))["sourceBundle"].endswith(f"/api/data/{own}")
+    assert (await api.call("DELETE", f"/api/data/{own}"))[0] == 204
+    assert (await api.call("GET", f"/api/data/{own}"))[0] == 404
 
 
 async def test_bad_state_filter_and_unknown_ids(api: GateApi) -> None:

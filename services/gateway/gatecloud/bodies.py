@@ -174,10 +174,10 @@ class InputSpec(Body):
     @field_validator("sourceBundle", mode="before")
     @classmethod
     def _bundle(cls, value: Any) -> Any:
-        # GATE Cloud's dashboard shows bundles as `D-<id>`; the API wants the id alone.
+        # A numeric id, as XML-minded clients send it; `D-<id>` is resolved on lookup.
         if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        return value.removeprefix("D-") if isinstance(value, str) else value
+            return str(value)
+        return value
 
     @field_validator("encoding")
     @classmethod

@@ -16,6 +16,7 @@ from services.gateway.gatecloud.records import (
     STARTED,
     bundle_url,
     core_jobs,
+    find_bundle,
     job_url,
     state_of,
 )
@@ -50,10 +51,9 @@ async def bundle_view(request: web.Request, bundle: Document) -> dict[str, Any]:
 
 
 async def visible_bundle(request: web.Request) -> Document:
-    bundle_id = request.match_info["bundle_id"].removeprefix("D-")
-    bundle = await request.app[STORE].data_bundles.find_one({
-        "_id": bundle_id, "organization_id": {"$in": request[PRINCIPAL].organization_ids},
-    })
+    bundle_id = request.match_info["bundle_id"]
+    bundle = await find_bundle(request.app[STORE], bundle_id,
+                               request[PRINCIPAL].organization_ids)
     if bundle is None:
         raise not_found(f"data bundle {bundle_id!r}")
     return bundle

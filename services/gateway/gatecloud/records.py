@@ -136,6 +136,18 @@ async def visible_gate_job(request: web.Request) -> Document:
     return job
 
 
+async def find_bundle(store: Store, given: str, organization_ids: list[str]) -> Document | None:
+    """A data bundle of one of the organizations by its id, or by `D-<id>` as GATE Cloud's
+    dashboard shows ids. The id as given is tried first: an id can itself start with `D-`."""
+    candidates = [given, given[2:]] if given.startswith("D-") else [given]
+    for candidate in candidates:
+        bundle = await store.data_bundles.find_one(
+            {"_id": candidate, "organization_id": {"$in": organization_ids}})
+        if bundle is not None:
+            return bundle
+    return None
+
+
 async def core_jobs(store: Store, jobs: list[Document]) -> dict[str, Document]:
     started = [job["_id"] for job in jobs if job["starts"]]
     if not started:

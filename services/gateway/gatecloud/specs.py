@@ -17,7 +17,12 @@ from services.gateway.gatecloud.bodies import (
     read_fields,
 )
 from services.gateway.gatecloud.jobs import change, editable
-from services.gateway.gatecloud.records import bundle_url, job_url, visible_gate_job
+from services.gateway.gatecloud.records import (
+    bundle_url,
+    find_bundle,
+    job_url,
+    visible_gate_job,
+)
 from services.gateway.keys import STORE
 from services.worker.annotation.formats import DEFAULT_EXTENSIONS
 from shared.api import ApiError, bad_request, not_found
@@ -88,12 +93,13 @@ async def checked(request: web.Request, job: Document, kind: str, spec: Document
                                 f"output {clash[0]} writes files ending {ending!r} already; "
                                 "give this one another fileExtension"}])
         return spec
-    bundle = await request.app[STORE].data_bundles.find_one(
-        {"_id": spec["sourceBundle"], "organization_id": job["organization_id"]})
+    bundle = await find_bundle(request.app[STORE], str(spec["sourceBundle"]),
+                               [job["organization_id"]])
     if bundle is None:
         raise bad_request([{"field": "sourceBundle", "message":
                             f"no data bundle {spec['sourceBundle']!r} in the job's "
                             "organization (see GET /api/data)"}])
+    spec = {**spec, "sourceBundle": bundle["_id"]}
     if bundle["kind"] == "RESULT":
         # Another job's results: their documents are read back out of its output files.
         if spec.get("type", RESULTS) != RESULTS:
