@@ -3,6 +3,7 @@ and in XML, and loses nothing already accepted. No backend runs: nothing is star
 
 from __future__ import annotations
 
+import asyncio
 import html
 from datetime import UTC, datetime
 from typing import Any
@@ -209,6 +210,31 @@ async def test_a_bundle_id_that_starts_with_d_dash_is_found(
     assert (await api.ok("GET", spec))["sourceBundle"].endswith(f"/api/data/{own}")
     assert (await api.call("DELETE", f"/api/data/{own}"))[0] == 204
     assert (await api.call("GET", f"/api/data/{own}"))[0] == 404
+
+
+async def test_changes_at_the_same_time_all_succeed(api: GateApi) -> None:
+    """Requests that change one job at once are each applied to what the others left (the
+    seed has no 409 for them), and still checked against each other."""
+    job = await new_job(api)
+    bundle = await new_bundle(api)
+    answers = await asyncio.gather(
+        *(api.call("POST", f"/api/job/{job}/input", "input", {"sourceBundle": bundle})
+          for _ in range(6)),
+        *(api.call("POST", f"/api/job/{job}/output", "output",
+                   {"type": "JSON", "fileExtension": f".{number}.json"}) for number in range(4)),
+        api.call("POST", f"/api/job/{job}", "job", {"name": "renamed"}),
+        *(api.call("POST", f"/api/job/{job}/output", "output",
+                   {"type": "JSON", "fileExtension": ".same.json"}) for _ in range(2)))
+    statuses = [status for status, _, _ in answers]
+    assert statuses[:11] == [303] * 10 + [200], answers
+    # Two outputs may not write the same files: exactly one of these got in.
+    assert sorted(statuses[11:]) == [303, 400], answers
+    assert len(await api.ok("GET", f"/api/job/{job}/input")) == 6
+    outputs = await api.ok("GET", f"/api/job/{job}/output")
+    assert len(outputs) == 5
+    ids = [spec["id"] for spec in [*await api.ok("GET", f"/api/job/{job}/input"), *outputs]]
+    assert len(set(ids)) == 11, "every spec has its own id"
+    assert (await api.ok("GET", f"/api/job/{job}"))["name"] == "renamed"
 
 
 async def test_bad_state_filter_and_unknown_ids(api: GateApi) -> None:

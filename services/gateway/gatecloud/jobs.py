@@ -3,7 +3,10 @@ where results go. Every answer is JSON, or XML when the client asks for it."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -39,6 +42,10 @@ from shared.jobs import new_job_id
 from shared.store import Document
 from shared.toolspecs import split_s3_url
 from shared.xmlforms import respond
+
+T = TypeVar("T")
+# Tries of a change that meets another request's change to the same job.
+EDIT_ATTEMPTS = 8
 
 
 async def list_jobs(request: web.Request) -> web.Response:
@@ -104,32 +111,57 @@ async def editable(request: web.Request) -> Document:
     return job
 
 
+class JobChanged(ApiError):
+    """Someone changed the job between reading and changing it."""
+
+    def __init__(self) -> None:
+        super().__init__(409, "the job kept changing while changing it; try again")
+
+
 async def change(request: web.Request, job: Document, fields: Document) -> Document:
-    """Set `fields` if nobody changed the job since it was read (else 409: try again)."""
+    """Set `fields` if nobody changed the job since it was read (else JobChanged)."""
     store = request.app[STORE]
     result = await store.gate_jobs.update_one(
         {"_id": job["_id"], "version": job["version"]},
         {"$set": fields, "$inc": {"version": 1}},
     )
     if result.modified_count == 0:
-        raise ApiError(409, "the job changed while changing it; try again")
+        raise JobChanged
     return await store.gate_jobs.find_one({"_id": job["_id"]}) or job
+
+
+async def edit(request: web.Request, apply: Callable[[Document], Awaitable[T]],
+               load: Callable[[web.Request], Awaitable[Document]] = editable) -> T:
+    """`apply` (which decides from the job and calls `change`) on the job as `load` reads
+    it, again on a fresh read when another request changed the job meanwhile: concurrent
+    changes (two inputs added at once) all succeed, each checked against the other's."""
+    for attempt in range(EDIT_ATTEMPTS):
+        try:
+            return await apply(await load(request))
+        except JobChanged:
+            if attempt == EDIT_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(random.uniform(0, 0.005 * 2 ** attempt))
+    raise AssertionError("unreachable")
 
 
 async def rename_job(request: web.Request) -> web.Response:
     """§3.2: the name is the only detail that changes (in any state but DELETED)."""
-    job = await visible_gate_job(request)
+    await visible_gate_job(request)
     body = await read_body(request, "job", JobChanges)
-    if job["phase"] == DELETED:
-        raise ApiError(409, "the job is DELETED")
-    return await answer_job(request, await change(request, job, {"name": body.name}))
+
+    async def rename(job: Document) -> Document:
+        if job["phase"] == DELETED:
+            raise ApiError(409, "the job is DELETED")
+        return await change(request, job, {"name": body.name})
+
+    return await answer_job(request, await edit(request, rename, visible_gate_job))
 
 
 async def delete_job(request: web.Request) -> web.Response:
     """Not in the seed, but its DELETED state needs a way in: the job leaves the default
     listing, its own files go; result bundles stay (they are the user's data)."""
-    job = await editable(request)
-    await change(request, job, {"phase": DELETED})
+    job = await edit(request, lambda job: change(request, job, {"phase": DELETED}))
     await request.app[OBJECTS].delete_prefix(reports_prefix(job))
     await log_event(request.app[STORE], job["_id"], "job deleted")
     return web.Response(status=204)
@@ -177,7 +209,7 @@ async def set_application(request: web.Request) -> web.Response:
     else:
         assert body.s3Location is not None
         application = {"kind": "s3", **body.stored(body.s3Location)}
-    job = await change(request, job, {"application": application})
+    job = await edit(request, lambda job: change(request, job, {"application": application}))
     return respond(request, await application_view(request, job), "application")
 
 
@@ -203,5 +235,5 @@ async def set_output_directory(request: web.Request) -> web.Response:
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         directory = body.stored(f"s3://{bucket}/{prefix}")
-    job = await change(request, job, {"output_directory": directory})
+    job = await edit(request, lambda job: change(request, job, {"output_directory": directory}))
     return respond(request, output_directory_view(job), "outputDirectory")

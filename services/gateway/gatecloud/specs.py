@@ -16,7 +16,7 @@ from services.gateway.gatecloud.bodies import (
     parse,
     read_fields,
 )
-from services.gateway.gatecloud.jobs import change, editable
+from services.gateway.gatecloud.jobs import change, edit, editable
 from services.gateway.gatecloud.records import (
     bundle_url,
     find_bundle,
@@ -129,15 +129,21 @@ async def list_specs(request: web.Request) -> web.Response:
 
 async def add_spec(request: web.Request) -> web.Response:
     kind = kind_of(request)
-    job = await editable(request)
-    if len(job[FIELDS[kind]]) >= MAX_LISTED:
-        raise ApiError(409, f"the job has {MAX_LISTED} {FIELDS[kind]}, as many as a job may have")
+    await editable(request)
     model = parse(MODELS[kind], await read_fields(request, kind))
-    spec = await checked(request, job, kind, stored(model))
-    spec_id = str(job["next_spec"])
-    await change(request, job, {FIELDS[kind]: [*job[FIELDS[kind]], {"id": spec_id, **spec}],
-                                "next_spec": job["next_spec"] + 1})
-    raise web.HTTPSeeOther(spec_url(request, job["_id"], kind, spec_id))
+
+    async def add(job: Document) -> str:
+        if len(job[FIELDS[kind]]) >= MAX_LISTED:
+            raise ApiError(409, f"the job has {MAX_LISTED} {FIELDS[kind]}, as many as a job "
+                                "may have")
+        spec = await checked(request, job, kind, stored(model))
+        spec_id = str(job["next_spec"])
+        await change(request, job, {FIELDS[kind]: [*job[FIELDS[kind]], {"id": spec_id, **spec}],
+                                    "next_spec": job["next_spec"] + 1})
+        return spec_id
+
+    spec_id = await edit(request, add)
+    raise web.HTTPSeeOther(spec_url(request, request.match_info["job_id"], kind, spec_id))
 
 
 def find_spec(job: Document, kind: str, spec_id: str) -> Document:
@@ -157,26 +163,35 @@ async def get_spec(request: web.Request) -> web.Response:
 async def change_spec(request: web.Request) -> web.Response:
     """§7.4: the keys given replace the spec's; a key given as null is unset."""
     kind = kind_of(request)
-    job = await editable(request)
-    spec = find_spec(job, kind, request.match_info["spec_id"])
+    spec_id = request.match_info["spec_id"]
+    find_spec(await editable(request), kind, spec_id)
     fields = await read_fields(request, kind)
     if "username" in fields and fields["username"] is None:
         fields["password"] = None  # a password without its user means nothing
-    merged = {key: value for key, value in {**spec, **fields}.items()
-              if key != "id" and value is not None}
-    if kind == "input" and "type" not in fields and "sourceBundle" in fields:
-        merged.pop("type", None)
-    spec = {"id": spec["id"], **await checked(request, job, kind,
-                                              stored(parse(MODELS[kind], merged)), spec["id"])}
-    specs = [spec if other["id"] == spec["id"] else other for other in job[FIELDS[kind]]]
-    job = await change(request, job, {FIELDS[kind]: specs})
+
+    async def modify(job: Document) -> tuple[Document, Document]:
+        spec = find_spec(job, kind, spec_id)
+        merged = {key: value for key, value in {**spec, **fields}.items()
+                  if key != "id" and value is not None}
+        if kind == "input" and "type" not in fields and "sourceBundle" in fields:
+            merged.pop("type", None)
+        spec = {"id": spec_id, **await checked(request, job, kind,
+                                               stored(parse(MODELS[kind], merged)), spec_id)}
+        specs = [spec if other["id"] == spec_id else other for other in job[FIELDS[kind]]]
+        return await change(request, job, {FIELDS[kind]: specs}), spec
+
+    job, spec = await edit(request, modify)
     return respond(request, VIEWS[kind](request, job, spec), kind)
 
 
 async def delete_spec(request: web.Request) -> web.Response:
     kind = kind_of(request)
-    job = await editable(request)
-    spec = find_spec(job, kind, request.match_info["spec_id"])
-    await change(request, job, {FIELDS[kind]: [other for other in job[FIELDS[kind]]
-                                               if other["id"] != spec["id"]]})
+    spec_id = request.match_info["spec_id"]
+
+    async def remove(job: Document) -> Document:
+        find_spec(job, kind, spec_id)
+        return await change(request, job, {FIELDS[kind]: [
+            other for other in job[FIELDS[kind]] if other["id"] != spec_id]})
+
+    await edit(request, remove)
     return web.Response(status=204)
