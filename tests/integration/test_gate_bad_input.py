@@ -86,8 +86,8 @@ BAD_BODIES: list[tuple[str, str, dict[str, Any], str, str]] = [
      "'Location' is not an annotation selector"),
     ("/output", "output", {"type": "MIMIR"}, "body", "needs indexUrl"),
     ("/output", "output", {"type": "MIMIR", "indexUrl": "ftp://index"}, "indexUrl", "http"),
-    ("/output", "output", {"type": "MIMIR", "indexUrl": "http://i", "username": "u"}, "body",
-     "go together"),
+    ("/output", "output", {"type": "MIMIR", "indexUrl": "http://i", "password": "p"}, "body",
+     "a password needs a username"),
     ("/output", "output", {"type": "JSON", "indexUrl": "http://i"}, "body", "MIMIR outputs only"),
     ("/output", "output", {"fileExtension": "../x"}, "fileExtension", "no '/' or '..'"),
     ("/control", "control", {"action": "explode"}, "action", "'start', 'resume'"),
@@ -136,6 +136,9 @@ async def test_a_bad_change_loses_nothing_and_null_unsets(api: GateApi) -> None:
     spec = await api.created_spec(job, "output", {
         "type": "JSON", "annotationSelectors": ":Person", "fileExtension": ".people.json"})
     await bad(api, "POST", spec, "output", {"type": "MIMIR"}, "body", "needs indexUrl")
+    await bad(api, "POST", spec, "output", {"id": "7"}, "id", "cannot change")
+    own_id = spec.rsplit("/", 1)[1]
+    assert (await api.ok("POST", spec, "output", {"id": own_id}))["id"] == own_id
     kept = await api.ok("GET", spec)
     assert (kept["type"], kept["annotationSelectors"]) == ("JSON", ":Person")
     changed = await api.ok("POST", spec, "output", {"annotationSelectors": None})
@@ -210,6 +213,22 @@ async def test_a_bundle_id_that_starts_with_d_dash_is_found(
     assert (await api.ok("GET", spec))["sourceBundle"].endswith(f"/api/data/{own}")
     assert (await api.call("DELETE", f"/api/data/{own}"))[0] == 204
     assert (await api.call("GET", f"/api/data/{own}"))[0] == 404
+
+
+async def test_keys_unset_alone_and_absent_keys_not_shown(api: GateApi) -> None:
+    job = await new_job(api)
+    spec = await api.created_spec(job, "output", {
+        "type": "MIMIR", "indexUrl": "http://mimir.example/index", "username": "manager",
+        "password": "secret"})
+    changed = await api.ok("POST", spec, "output", {"password": None})
+    assert changed["username"] == "manager"
+    assert "password" not in changed
+    anonymous = await api.ok("POST", f"/api/job/{job}/application", "application",
+                             {"s3Location": "s3://public-bucket/app.zip"})
+    assert anonymous == {"location": "s3://public-bucket/app.zip"}
+    directory = await api.ok("POST", f"/api/job/{job}/outputDirectory", "outputDirectory",
+                             {"s3Location": "s3://public-bucket/out/"})
+    assert directory == {"s3Location": "s3://public-bucket/out/"}
 
 
 async def test_changes_at_the_same_time_all_succeed(api: GateApi) -> None:

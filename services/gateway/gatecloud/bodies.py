@@ -253,8 +253,9 @@ class OutputSpec(Body):
                 raise ValueError("a MIMIR output writes no files: fileExtension does not apply")
         elif self.indexUrl or self.username or self.password:
             raise ValueError("indexUrl, username and password apply to MIMIR outputs only")
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together")
+        if self.password is not None and self.username is None:
+            # A username alone is basic auth with an empty password.
+            raise ValueError("a password needs a username")
         return self
 
 

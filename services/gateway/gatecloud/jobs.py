@@ -187,7 +187,9 @@ async def application_view(request: web.Request, job: Document) -> dict[str, Any
 
 def own_bucket_view(place: Document, location_key: str) -> dict[str, Any]:
     """A location in the user's bucket as shown: never the secret key."""
-    shown = {location_key: place["location"], "accessKey": place.get("accessKey")}
+    shown = {location_key: place["location"]}
+    if place.get("accessKey"):  # anonymous access has none to show
+        shown["accessKey"] = place["accessKey"]
     if place.get("endpoint"):
         shown["endpoint"] = place["endpoint"]
     return shown

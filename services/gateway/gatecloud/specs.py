@@ -166,6 +166,10 @@ async def change_spec(request: web.Request) -> web.Response:
     spec_id = request.match_info["spec_id"]
     find_spec(await editable(request), kind, spec_id)
     fields = await read_fields(request, kind)
+    # A spec sent back as it was read names its own id: that is fine, another id is not.
+    if "id" in fields and str(fields.pop("id")) != spec_id:
+        raise bad_request([{"field": "id", "message": f"is the {kind}'s own id ({spec_id}) "
+                                                      "and cannot change"}])
     if "username" in fields and fields["username"] is None:
         fields["password"] = None  # a password without its user means nothing
 

@@ -213,9 +213,10 @@ class Run:
             await self.context.log(f"{source.name}: failed: {exc}", "warning")
             return
         name = self.unique_name(document.name)
+        sent: set[int] = set()
         for attempt in range(1, DOCUMENT_ATTEMPTS + 1):
             try:
-                await self.send(document, name, session)
+                await self.send(document, name, session, sent)
                 break
             except TransientError as exc:
                 # One document's trouble (the index busy, S3 hiccup) is retried here, not by
@@ -233,13 +234,18 @@ class Run:
         self.ledger.report.processed(source, len(document.annotations))
 
     async def send(self, document: AnnotatedDocument, name: str,
-                   session: aiohttp.ClientSession) -> None:
-        for spec in self.parameters.outputs:
+                   session: aiohttp.ClientSession, sent: set[int]) -> None:
+        """Each output of the document not in `sent` (the outputs, by position, already
+        written or indexed: a retry after one output failed redoes only what is left)."""
+        for number, spec in enumerate(self.parameters.outputs):
+            if number in sent:
+                continue
             if spec.type == "MIMIR":
                 await index(self.context, session, spec, document)
                 self.ledger.documents_indexed += 1
             else:
                 await self.write(spec, document, name)
+            sent.add(number)
 
 
 async def index(context: ToolContext, session: aiohttp.ClientSession, spec: GateOutput,
