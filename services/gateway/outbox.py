@@ -7,8 +7,6 @@ twice (relay and request both) still runs once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -19,6 +17,7 @@ from shared.broker import CONNECTION_ERRORS, Publisher
 from shared.errors import PublishError
 from shared.jobspec import JobSpec
 from shared.messages import JobSubmitted
+from shared.periodic import every
 from shared.store import Document, Store
 from shared.topology import JOBS_EXCHANGE
 
@@ -62,19 +61,8 @@ async def relay_once(store: Store, publisher: Publisher) -> int:
     return sent
 
 
-async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Runs the relay for the app's lifetime."""
+async def relay(app: web.Application) -> None:
+    await relay_once(app[STORE], app[BROKER].publisher)
 
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(INTERVAL)
-            try:
-                await relay_once(app[STORE], app[BROKER].publisher)
-            except Exception:  # the next round tries again; the relay must not stop
-                log.exception("outbox relay failed")
 
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+relay_ctx = every(INTERVAL, relay, "outbox relay")

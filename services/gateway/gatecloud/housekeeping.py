@@ -12,9 +12,6 @@ run twice at once):
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -25,6 +22,7 @@ from services.gateway.gatecloud.records import STARTED, core_jobs, log_event, se
 from services.gateway.keys import OBJECTS, SETTINGS, STORE
 from shared.jobs import Status
 from shared.objects import ObjectStore
+from shared.periodic import every
 from shared.store import Store
 
 log = structlog.get_logger(__name__)
@@ -69,21 +67,10 @@ async def expire_results(store: Store, objects: ObjectStore, kept: timedelta,
     return expired
 
 
-async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Runs the sweep for the app's lifetime."""
+async def housekeep(app: web.Application) -> None:
+    await settle_ended_runs(app[STORE], app[OBJECTS])
+    await expire_results(app[STORE], app[OBJECTS],
+                         timedelta(days=app[SETTINGS].gate_results_days))
 
-    async def loop() -> None:
-        kept = timedelta(days=app[SETTINGS].gate_results_days)
-        while True:
-            await asyncio.sleep(INTERVAL)
-            try:
-                await settle_ended_runs(app[STORE], app[OBJECTS])
-                await expire_results(app[STORE], app[OBJECTS], kept)
-            except Exception:  # the next round tries again; housekeeping must not stop
-                log.exception("GATE job housekeeping failed")
 
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+housekeeping_ctx = every(INTERVAL, housekeep, "GATE job housekeeping")
