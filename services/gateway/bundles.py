@@ -16,6 +16,7 @@ from services.gateway.submission import read_json
 from shared.accounts import new_id
 from shared.api import ApiError, bad_request
 from shared.auth import PRINCIPAL, Membership, Principal
+from shared.names import DisplayName
 from shared.store import Document
 from shared.toolspecs import field_errors
 
@@ -24,7 +25,7 @@ CONFIG_ROLE = "CONFIG"
 
 class NewBundle(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName
     organization_name: str | None = Field(default=None, min_length=1)
 
 

@@ -50,7 +50,8 @@ async def bad(api: GateApi, method: str, path: str, root: str, fields: dict[str,
 
 
 BAD_BODIES: list[tuple[str, str, dict[str, Any], str, str]] = [
-    ("", "job", {"name": ""}, "name", "at least 1"),
+    ("", "job", {"name": ""}, "name", "must not be blank"),
+    ("", "job", {"name": "  \t "}, "name", "must not be blank"),
     ("", "job", {"name": "x", "colour": "red"}, "colour", "Extra inputs"),
     ("/application", "application", {}, "body", "either fileName"),
     ("/application", "application", {"fileName": "a.zip", "s3Location": "s3://b/k"}, "body",
@@ -217,6 +218,11 @@ async def test_a_bundle_id_that_starts_with_d_dash_is_found(
 
 async def test_keys_unset_alone_and_absent_keys_not_shown(api: GateApi) -> None:
     job = await new_job(api)
+    renamed = await api.ok("POST", f"/api/job/{job}", "job", {"name": "  padded  "})
+    assert renamed["name"] == "padded"
+    status, error, _ = await api.call("POST", "/api/data", "bundle",
+                                      {"name": " ", "fileName": "docs.zip"})
+    assert (status, error["errors"][0]["field"]) == (400, "name")
     spec = await api.created_spec(job, "output", {
         "type": "MIMIR", "indexUrl": "http://mimir.example/index", "username": "manager",
         "password": "secret"})

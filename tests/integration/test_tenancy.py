@@ -182,6 +182,13 @@ async def test_job_bundles(tenancy_settings: Settings, client: Client) -> None:
     assert (await create(config, {"name": "x", "organization_name": "globex"}))[0] == 403
     assert (await create(config, {"organization_name": "acme"}))[0] == 400
     assert (await create(config, {"name": "", "organization_name": "acme"}))[0] == 400
+    status, body = await create(config, {"name": "   ", "organization_name": "acme"})
+    assert status == 400
+    assert body["errors"][0]["field"] == "name"
+    assert "must not be blank" in body["errors"][0]["message"]
+    # Names are kept without the spaces around them, so this one is taken.
+    assert (await create(config, {"name": "  Metropolis ", "organization_name": "acme"}))[0] \
+        == 409
     assert (await client.post("/job_bundle/", json={"name": "x"})).status == 401
 
     async def names(who: Account, query: str = "", prefix: str = "") -> list[str]:

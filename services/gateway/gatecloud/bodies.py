@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic import model_validator as _model_validator
 
 from shared.api import bad_request, parse_json_body
+from shared.names import DisplayName
 from shared.toolspecs import field_errors, split_s3_url
 from shared.xmlforms import XmlBodyError, from_xml, sends_xml
 
@@ -80,13 +81,13 @@ class Body(BaseModel):
 
 
 class NewJob(Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName
     organization: str | None = Field(default=None, min_length=1,
                                      description="needed when you belong to several")
 
 
 class JobChanges(Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName
 
 
 def _s3_location(value: str | None) -> str | None:
@@ -264,6 +265,6 @@ class Control(Body):
 
 
 class NewBundle(Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName
     fileName: FileName
     organization: str | None = Field(default=None, min_length=1)
