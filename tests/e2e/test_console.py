@@ -96,6 +96,8 @@ async def test_drop_a_job_file_watch_it_complete_and_read_logs_and_outputs(
 
     output = tasks.nth(2).get_by_role("link", name=re.compile(r"console\.txt$"))
     await expect(output).to_be_visible()
+    # The file is on the storage's origin: it opens in a tab of its own, not in this one.
+    assert await output.get_attribute("target") == "_blank"
     download = await page.request.get(await output.get_attribute("href") or "")
     assert download.status == 200
     assert await download.body() == SAMPLE
@@ -321,3 +323,85 @@ async def test_jobs_are_listed_a_page_at_a_time(page: Page, dev: Dev) -> None:
     await expect(rows.first).to_have_attribute("data-job", made[0])
     await pager.get_by_role("link", name="Previous page").click()
     await expect(rows).to_have_count(20)
+
+
+async def test_the_focus_stays_where_the_user_is(page: Page, dev: Dev) -> None:
+    """Live updates do not take the focus away; the skip link keeps the page; an action
+    whose button goes away hands the focus to the next action."""
+    async with aiohttp.ClientSession(dev.url, headers={"Authorization": f"api-key {dev.key}"}
+                                     ) as http, http.post("/api/jobs/", json={
+            "tags": ["console", "focus"], "tasks": [
+                {"tool": "debug:sleep", "parameters": {"seconds": 60}}]}) as response:
+        assert response.status == 201
+        job_id = (await response.json())["id"]
+    await sign_in(page, dev.key)
+    await page.goto("/#/jobs?tag=focus")
+    row = page.locator(f"tr[data-job='{job_id}']")
+    await expect(row).to_contain_text("Running", timeout=30_000)
+    link = row.get_by_role("link", name=job_id)
+    await link.focus()
+    # The running job's progress changes, and the list is drawn again, several times.
+    await page.wait_for_timeout(5000)
+    await expect(link).to_be_focused()
+
+    await link.press("Enter")
+    heading = page.get_by_role("heading", name=f"Job {job_id}")
+    await expect(heading).to_be_focused()
+    skip = page.get_by_role("link", name="Skip to content")
+    await skip.focus()
+    await skip.press("Enter")
+    await expect(heading).to_be_focused()
+    assert page.url.endswith(f"#/jobs/{job_id}"), "the skip link left the page"
+
+    stop = page.get_by_role("button", name="Stop")
+    await stop.focus()
+    await stop.press("Enter")
+    await expect(page.get_by_role("button", name="Restart")).to_be_focused()
+
+
+async def test_bad_addresses_and_a_gateway_that_does_not_answer(page: Page, dev: Dev) -> None:
+    await sign_in(page, dev.key)
+    await page.goto("/#/jobs?tag=none-such&page=99")
+    await expect(page).to_have_url(re.compile(r"page=1$"))
+    await expect(page.get_by_role("navigation", name="Pages")).to_contain_text("Page 1 of 1")
+
+    await page.goto("/#/jobs?status=Bogus")
+    await expect(page.get_by_role("status").filter(
+        has_text="Cannot list jobs with this filter")).to_be_visible()
+
+    # A bundle filter (the Bundles page's links) is shown, and can be dropped.
+    await page.goto("/#/jobs?job_bundle_id=b1234567890&tag=console")
+    await expect(page.get_by_text("Only the jobs of job bundle b1234567890")).to_be_visible()
+    await page.get_by_role("link", name="Show jobs of every bundle").click()
+    await expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
+    assert "job_bundle_id" not in page.url
+    assert "tag=console" in page.url
+
+    # Reloaded while the gateway does not answer: the key is kept, and a retry gets in.
+    await page.route("**/api/me", lambda route: route.abort())
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Conveyor is not answering")).to_be_visible()
+    assert await page.evaluate("sessionStorage.getItem('conveyor.apiKey')") == dev.key
+    await page.unroute("**/api/me")
+    await page.get_by_role("button", name="Try again").click()
+    await expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
+
+
+async def test_long_values_fit_a_phone(page: Page, dev: Dev) -> None:
+    await page.set_viewport_size({"width": 320, "height": 640})
+    long_tag = "x" * 60
+    async with aiohttp.ClientSession(dev.url, headers={"Authorization": f"api-key {dev.key}"}
+                                     ) as http, http.post("/api/jobs/", json={
+            "tags": ["console", long_tag, "phone"], "tasks": [
+                {"tool": "debug:sleep", "parameters": {"seconds": 0}}]}) as response:
+        assert response.status == 201
+        job_id = (await response.json())["id"]
+    await sign_in(page, dev.key)
+    for address, shows_tag in (("/#/jobs?tag=phone", True), (f"/#/jobs/{job_id}", True),
+                               ("/#/submit", False)):
+        await page.goto(address)
+        await expect(page.locator("main h1")).to_be_visible()
+        if shows_tag:
+            await expect(page.get_by_text(long_tag).first).to_be_visible()
+        assert await page.evaluate(
+            "document.documentElement.scrollWidth <= window.innerWidth"), address

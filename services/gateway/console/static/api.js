@@ -3,6 +3,7 @@
 // ApiError carrying the status, the field errors and the rate-limit headers.
 
 const KEY = "conveyor.apiKey";
+const TIMEOUT_MS = 20000;
 
 export const session = {
   get key() { return sessionStorage.getItem(KEY); },
@@ -33,13 +34,22 @@ export async function api(method, path, body) {
     headers["Content-Type"] = "application/json";
     init.body = typeof body === "string" ? body : JSON.stringify(body);
   }
+  // A gateway that hangs must not freeze the page: the call fails, and its poller waits
+  // and tries again.
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), TIMEOUT_MS);
+  init.signal = timeout.signal;
   let response;
+  let data;
   try {
     response = await fetch(path, init);
+    data = await response.json().catch(() => null);
   } catch (error) {
-    throw new ApiError(0, { error: `the gateway did not answer (${error.message})` }, new Headers());
+    const why = timeout.signal.aborted ? `no answer within ${TIMEOUT_MS / 1000} s` : error.message;
+    throw new ApiError(0, { error: `the gateway did not answer (${why})` }, new Headers());
+  } finally {
+    clearTimeout(timer);
   }
-  const data = await response.json().catch(() => null);
   if (!response.ok) {
     const error = new ApiError(response.status, data, response.headers);
     if (response.status === 401) onUnauthorized(error);

@@ -18,7 +18,8 @@ export function bundlesView(root, me) {
     configOrgs.map((o) => h("option", { value: o.name }, o.name)));
   const errors = h("ul", { class: "field-errors", id: "bundle-errors", "aria-live": "assertive" });
 
-  async function load() {
+  async function load({ keepMessage = false } = {}) {
+    if (!keepMessage) say(statusLine, ""); // "Created bundle …" is about the list before
     const query = new URLSearchParams();
     if (search.value.trim()) query.set("search", search.value.trim());
     try {
@@ -41,7 +42,7 @@ export function bundlesView(root, me) {
       const { data } = await api("POST", "/api/job_bundle/", { name: name.value, organization_name: org.value });
       say(statusLine, `Created bundle ${data.name}.`);
       name.value = "";
-      await load();
+      await load({ keepMessage: true });
     } catch (error) {
       say(statusLine, `Not created: ${error.message}`, "error");
       errors.replaceChildren(...error.errors.map((e) => h("li", {}, h("code", {}, e.field), " ", e.message)));
@@ -61,8 +62,8 @@ export function bundlesView(root, me) {
     h("section", { "aria-labelledby": "new-bundle" },
       h("h2", { id: "new-bundle" }, "New bundle"),
       h("form", { class: "filters", onsubmit: create },
-        h("label", { for: "bundle-name" }, "Bundle name"), name,
-        h("label", { for: "bundle-org" }, "Organization"), org,
+        h("span", { class: "field" }, h("label", { for: "bundle-name" }, "Bundle name"), name),
+        h("span", { class: "field" }, h("label", { for: "bundle-org" }, "Organization"), org),
         h("button", { type: "submit" }, "Create bundle")),
       errors));
   load();

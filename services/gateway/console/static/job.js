@@ -15,6 +15,7 @@ import { Poller } from "./poll.js";
 
 const SETTLE_MS = 5000; // log lines reach the logger in batches, shortly after a task ends
 const LOW_REMAINING = 2;
+const MESSAGE_MS = 5000;
 
 class LogTail {
   constructor(jobId, taskId, output, status) {
@@ -112,7 +113,10 @@ function taskItem(jobId, first) {
     if (paths !== shownOutputs) { // links are re-made only when the files change
       shownOutputs = paths;
       outputs.replaceChildren(...task.outputs.map((o) => h("li", {},
-        o.url ? h("a", { href: o.url, download: o.path.split("/").pop(), rel: "noreferrer" }, o.path)
+        // A new tab: the file is on the storage's origin, where `download` does not apply,
+        // and opening it here would leave the console.
+        o.url ? h("a", { href: o.url, target: "_blank", rel: "noopener noreferrer",
+          title: "Opens in a new tab" }, o.path)
           : h("span", {}, `${o.bucket ? `s3://${o.bucket}/` : ""}${o.path}`),
         ` (${bytes(o.size)})`)));
     }
@@ -129,10 +133,11 @@ function taskItem(jobId, first) {
 export function jobView(root, jobId) {
   const statusLine = h("p", { class: "status-line", role: "status" });
   const summary = h("dl", { class: "summary" });
+  // Hidden until the job is read: which apply depends on its status.
   const buttons = {
-    restart: h("button", { type: "button", onclick: () => act("restart") }, "Restart"),
-    resubmit: h("button", { type: "button", onclick: () => act("resubmit") }, "Resubmit"),
-    stop: h("button", { type: "button", class: "danger", onclick: () => act("stop") }, "Stop"),
+    restart: h("button", { type: "button", hidden: true, onclick: () => act("restart") }, "Restart"),
+    resubmit: h("button", { type: "button", hidden: true, onclick: () => act("resubmit") }, "Resubmit"),
+    stop: h("button", { type: "button", class: "danger", hidden: true, onclick: () => act("stop") }, "Stop"),
   };
   const tasksList = h("ol", { class: "tasks" });
   const metricsList = h("dl", { class: "summary" });
@@ -203,7 +208,13 @@ export function jobView(root, jobId) {
       shown = snapshot;
       render(job);
       if (job.status === 2 || job.status === 3) await showMetrics(job);
-      if (statusLine.dataset.kind === "error") say(statusLine, "");
+      // An error is over once the job is read again; "Job restarted." once the job has
+      // moved on, a few seconds later.
+      const saidAt = Number(statusLine.dataset.saidAt || 0);
+      if (statusLine.dataset.kind === "error" || (changed && saidAt && Date.now() - saidAt > MESSAGE_MS)) {
+        say(statusLine, "");
+        delete statusLine.dataset.saidAt;
+      }
       return { changed, done: FINAL.has(job.status) };
     } catch (error) {
       say(statusLine, error.status === 404 ? `There is no job ${jobId} that you can see.`
@@ -222,12 +233,18 @@ export function jobView(root, jobId) {
       }
       render(data);
       say(statusLine, action === "stop" ? "Job stopped." : "Job restarted.");
+      statusLine.dataset.saidAt = String(Date.now());
       poller.start();
       poller.poke();
     } catch (error) {
       say(statusLine, `${action[0].toUpperCase()}${action.slice(1)} failed: ${error.message}`, "error");
     } finally {
       for (const button of Object.values(buttons)) button.disabled = false;
+      // The button used may now be hidden (Stop once stopped): the focus goes to the next
+      // action that applies, or the heading, not to the page's start.
+      if (!root.contains(document.activeElement) || document.activeElement.hidden) {
+        (Object.values(buttons).find((button) => !button.hidden) || root.querySelector("h1"))?.focus();
+      }
     }
   }
 

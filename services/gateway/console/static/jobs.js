@@ -26,8 +26,8 @@ export function jobsView(root, params) {
       if (bundle) query.set("job_bundle_id", bundle);
       location.hash = `#/jobs?${query}`;
     } },
-    h("label", { for: "filter-status" }, "Status"), statusSelect,
-    h("label", { for: "filter-tag" }, "Tag"), tagInput,
+    h("span", { class: "field" }, h("label", { for: "filter-status" }, "Status"), statusSelect),
+    h("span", { class: "field" }, h("label", { for: "filter-tag" }, "Tag"), tagInput),
     h("button", { type: "submit" }, "Filter"));
 
   const body = h("tbody");
@@ -38,11 +38,20 @@ export function jobsView(root, params) {
     body);
   const status_line = h("p", { class: "status-line", role: "status" });
   const pager = h("nav", { class: "pager", "aria-label": "Pages" });
+  // A bundle filter comes from the Bundles page's links; it is shown, and can be dropped.
+  let scope = "";
+  if (bundle) {
+    const everything = new URLSearchParams(params);
+    everything.delete("job_bundle_id");
+    everything.delete("page");
+    scope = h("p", { class: "scope" }, "Only the jobs of job bundle ", h("code", {}, bundle), ". ",
+      h("a", { href: `#/jobs?${everything}` }, "Show jobs of every bundle"));
+  }
   root.append(
     h("div", { class: "view-head" },
-      h("h1", { tabindex: -1 }, "Jobs"),
+      h("h1", { tabindex: -1 }, bundle ? "Jobs in a bundle" : "Jobs"),
       h("a", { class: "button", href: "#/submit" }, "Submit a job")),
-    filters, status_line, h("div", { class: "table-wrap" }, table), pager);
+    filters, scope, status_line, h("div", { class: "table-wrap" }, table), pager);
 
   let shown = "";
   let results = [];
@@ -59,6 +68,9 @@ export function jobsView(root, params) {
 
   function render(data) {
     results = data.results;
+    // Rows are rebuilt when anything in them changes: the focus stays on the same job's link.
+    const focused = document.activeElement && body.contains(document.activeElement)
+      ? document.activeElement.closest("tr")?.dataset.job : null;
     body.replaceChildren(...results.map((job) => h("tr", { "data-job": job.id },
       h("td", { "data-label": "Job" }, h("a", { href: `#/jobs/${job.id}` }, job.id)),
       h("td", { "data-label": "Tags" }, job.tags.map((t) => h("span", { class: "tag" }, t))),
@@ -69,6 +81,7 @@ export function jobsView(root, params) {
     if (!results.length) {
       body.append(h("tr", {}, h("td", { colspan: 6 }, "No jobs match. Submit one, or change the filter.")));
     }
+    if (focused) body.querySelector(`tr[data-job="${CSS.escape(focused)}"] a`)?.focus();
     const pages = Math.max(1, Math.ceil(data.count / PAGE_SIZE));
     pager.replaceChildren(
       data.previous ? link(page - 1, "Previous page") : "",
@@ -79,6 +92,13 @@ export function jobsView(root, params) {
   const poller = new Poller(async () => {
     try {
       const { data } = await api("GET", `/api/jobs/?${query}`);
+      const last = Math.max(1, Math.ceil(data.count / PAGE_SIZE));
+      if (page > last) { // past the end (jobs went, or a typed URL): the last page instead
+        const target = new URLSearchParams(params);
+        target.set("page", last);
+        location.replace(`#/jobs?${target}`);
+        return { done: true };
+      }
       // Compared without the outputs' presigned URLs, which differ on every answer.
       const snapshot = JSON.stringify([data.count, data.results.map(
         (job) => [job.id, job.status, jobProgress(job), job.tags, job.region])]);
@@ -88,6 +108,11 @@ export function jobsView(root, params) {
       say(status_line, "");
       return { changed };
     } catch (error) {
+      if (error.status === 400) { // a filter the API refuses (a typed URL): asking again won't help
+        const why = error.errors.map((e) => `${e.field}: ${e.message}`).join("; ") || error.message;
+        say(status_line, `Cannot list jobs with this filter (${why}).`, "error");
+        return { done: true };
+      }
       say(status_line, `Could not load jobs: ${error.message}. Retrying.`, "error");
       return { error, wait: (error.retryAfter || 0) * 1000 };
     }

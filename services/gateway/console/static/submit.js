@@ -10,12 +10,15 @@ const EXAMPLE = {
   tasks: [{ tool: "debug:log", parameters: { messages: ["hello from the console"] } }],
 };
 
-export function submitView(root) {
+// `me`: who is signed in. A member of several organizations must name one; the example does.
+export function submitView(root, me) {
   const text = h("textarea", {
     id: "job-json", name: "job", rows: 16, spellcheck: false, autocomplete: "off",
     "aria-describedby": "job-errors-title job-errors",
   });
-  text.value = JSON.stringify(EXAMPLE, null, 2);
+  const organizations = me ? me.organizations : [];
+  text.value = JSON.stringify(organizations.length > 1
+    ? { organization: organizations[0].name, ...EXAMPLE } : EXAMPLE, null, 2);
   const errorsTitle = h("h2", { id: "job-errors-title", hidden: true }, "The API refused this job");
   const errors = h("ul", { id: "job-errors", class: "field-errors", "aria-live": "assertive" });
   const statusLine = h("p", { class: "status-line", role: "status" });
@@ -30,7 +33,7 @@ export function submitView(root) {
   function showErrors(list) {
     errorsTitle.hidden = !list.length;
     errors.replaceChildren(...list.map((e) => h("li", {},
-      h("code", { class: "field" }, e.field || "job"), " ", h("span", {}, e.message))));
+      e.field ? [h("code", { class: "field" }, e.field), " "] : "", h("span", {}, e.message))));
   }
 
   async function submit() {
@@ -43,6 +46,9 @@ export function submitView(root) {
       location.hash = `#/jobs/${data.id}`;
     } catch (error) {
       say(statusLine, `Not submitted: ${error.message}`, "error");
+      // A 4xx is the API's verdict on the job; anything else (no answer, 5xx) is not.
+      errorsTitle.textContent = error.status >= 400 && error.status < 500
+        ? "The API refused this job" : "The job could not be sent";
       showErrors(error.errors.length ? error.errors : [{ field: "", message: error.message }]);
       text.focus();
     } finally {
