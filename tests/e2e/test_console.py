@@ -358,6 +358,12 @@ async def test_the_focus_stays_where_the_user_is(page: Page, dev: Dev) -> None:
     await stop.press("Enter")
     await expect(page.get_by_role("button", name="Restart")).to_be_focused()
 
+    # A header link followed from the keyboard: the new page's heading has the focus.
+    jobs = page.get_by_role("navigation", name="Console").get_by_role("link", name="Jobs")
+    await jobs.focus()
+    await jobs.press("Enter")
+    await expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_focused()
+
 
 async def test_bad_addresses_and_a_gateway_that_does_not_answer(page: Page, dev: Dev) -> None:
     await sign_in(page, dev.key)
