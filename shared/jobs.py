@@ -54,8 +54,13 @@ def parse_status(value: str) -> Status:
 
 
 def new_job_id() -> str:
-    """11 URL-safe characters, like the seed's `abcDEFGHIjk`."""
-    return secrets.token_urlsafe(8)[:JOB_ID_LENGTH]
+    """11 URL-safe characters, like the seed's `abcDEFGHIjk`, starting with a letter or digit:
+    an id starting with `-` would be read as an option by the `conveyor` commands (and by
+    most other command lines) that take it."""
+    while True:
+        job_id = secrets.token_urlsafe(8)[:JOB_ID_LENGTH]
+        if job_id[0].isalnum():
+            return job_id
 
 
 def workspace_prefix(job_id: str) -> str:

@@ -1,6 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
+from shared.jobs import new_job_id
 from shared.jobspec import JobSpec, TaskSpec
 
 
@@ -36,3 +37,12 @@ def test_job_needs_tasks_and_sane_tags() -> None:
         JobSpec.model_validate({"tasks": []})
     with pytest.raises(ValidationError, match="each tag"):
         JobSpec.model_validate({"tasks": [{"tool": "a:b"}], "tags": [" "]})
+
+
+def test_job_ids_never_start_with_a_dash_or_underscore() -> None:
+    """A `-` first would make `conveyor logs ID` read the id as an option; 1 id in 32 did."""
+    ids = [new_job_id() for _ in range(5000)]
+    assert all(len(job_id) == 11 for job_id in ids)
+    assert all(job_id[0].isalnum() for job_id in ids)
+    assert any("-" in job_id or "_" in job_id for job_id in ids), "still URL-safe base64"
+    assert len(set(ids)) == len(ids)
