@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from shared.nesting import MAX_BODY_DEPTH, json_depth, too_deep_message
+from shared.nesting import json_nesting_exceeds, too_deep_message
 from shared.store import Store
 from shared.xmlforms import respond
 
@@ -55,7 +55,7 @@ def parse_json_body(raw: bytes) -> Any:
         value = None
         deep = True
     else:
-        deep = json_depth(value) > MAX_BODY_DEPTH
+        deep = json_nesting_exceeds(raw)
     if deep:
         raise bad_request([{"field": "body", "message": too_deep_message()}])
     return value

@@ -4,27 +4,41 @@ documents at most 100 levels deep. No job, spec or setting needs more than a few
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 MAX_BODY_DEPTH = 32
+T = TypeVar("T")
 
 
-def json_depth(value: Any) -> int:
-    """Levels of objects and arrays in a decoded JSON value (a scalar is 0), counted without
-    recursion."""
+def tree_depth(root: T, children: Callable[[T], Iterable[T]]) -> int:
+    """Levels of `root` and what lies below it, counted without recursion."""
     deepest = 0
-    pending: list[tuple[Any, int]] = [(value, 0)]
+    pending = [(root, 1)]
     while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth + 1)
-        pending.extend((child, depth + 1) for child in children)
+        node, level = pending.pop()
+        deepest = max(deepest, level)
+        pending.extend((child, level + 1) for child in children(node))
     return deepest
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # unrolled: runs of plain bytes at once
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+
+
+def json_nesting_exceeds(raw: bytes, limit: int = MAX_BODY_DEPTH) -> bool:
+    """Whether valid JSON text nests objects and arrays deeper than `limit`. Worked on the
+    text at C speed (strings dropped, then innermost bracket pairs removed once per level),
+    so a large flat or wide body costs a few passes over its bytes, not a walk of its
+    values."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = _INNERMOST.sub(b"", brackets)  # one level: pairs exposed now wait
+    return bool(brackets)
 
 
 def too_deep_message() -> str:

@@ -17,7 +17,7 @@ from aiohttp.resolver import DefaultResolver
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 from yarl import URL
 
 from shared.errors import PermanentError
@@ -39,6 +39,12 @@ def forbidden_address(address: str) -> bool:
             or ip.is_reserved or ip.is_unspecified)
 
 
+def refusal(name: str) -> str:
+    """Why a destination is refused, and what allows it."""
+    return (f"refusing {name}: a private, loopback or link-local address "
+            "(CONVEYOR_ALLOW_PRIVATE_NETWORKS=true allows it)")
+
+
 def check_url(url: URL, allow_private: bool) -> None:
     """Refuse a URL whose host is a forbidden IP literal (names are checked on resolution)."""
     if url.scheme not in {"http", "https"}:
@@ -49,10 +55,7 @@ def check_url(url: URL, allow_private: bool) -> None:
     except ValueError:
         return
     if not allow_private and forbidden_address(str(literal)):
-        raise BlockedDestinationError(
-            f"refusing {host}: a private, loopback or link-local address "
-            "(an operator can allow it with CONVEYOR_ALLOW_PRIVATE_NETWORKS=true)"
-        )
+        raise BlockedDestinationError(refusal(host))
 
 
 class GuardedResolver(AbstractResolver):
@@ -70,10 +73,7 @@ class GuardedResolver(AbstractResolver):
             return results
         allowed = [r for r in results if not forbidden_address(r["host"])]
         if not allowed:
-            raise ForbiddenAddressError(
-                f"refusing {host}: it resolves only to private, loopback or link-local "
-                "addresses (CONVEYOR_ALLOW_PRIVATE_NETWORKS=true allows them)"
-            )
+            raise ForbiddenAddressError(refusal(host))
         return allowed
 
     async def close(self) -> None:
@@ -87,14 +87,12 @@ def _connect_checked(connection: HTTPConnection, connect: Callable[[], socket.so
     name = connection._dns_host
     try:
         found = socket.getaddrinfo(name, connection.port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        return connect()  # urllib3 reports the failed resolution in its own words
+    except socket.gaierror as error:
+        # Never `connect()` here: it would resolve the name again, unchecked.
+        raise NameResolutionError(connection.host, connection, error) from error
     addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
     if any(forbidden_address(address) for address in addresses):
-        raise BlockedDestinationError(
-            f"refusing {name}: it resolves to a private, loopback or link-local address "
-            "(CONVEYOR_ALLOW_PRIVATE_NETWORKS=true allows it)"
-        )
+        raise BlockedDestinationError(refusal(name))
     failure: NewConnectionError | None = None
     for address in addresses:
         connection._dns_host = address

@@ -17,7 +17,7 @@ from aiohttp import web
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from shared.nesting import MAX_BODY_DEPTH, too_deep_message
+from shared.nesting import MAX_BODY_DEPTH, too_deep_message, tree_depth
 
 XML_TYPE = "application/xml"
 XML_TYPES = frozenset({"application/xml", "text/xml"})
@@ -91,17 +91,6 @@ def _read(element: ET.Element) -> Any:
     return fields
 
 
-def _depth(element: ET.Element) -> int:
-    """Levels of elements below and including `element`, counted without recursion."""
-    deepest = 0
-    pending = [(element, 1)]
-    while pending:
-        node, depth = pending.pop()
-        deepest = max(deepest, depth)
-        pending.extend((child, depth + 1) for child in node)
-    return deepest
-
-
 def from_xml(raw: bytes, root: str) -> dict[str, Any]:
     """The fields of a `<root>` document: text of leaf elements, `None` for `xsi:nil`."""
     try:
@@ -110,7 +99,7 @@ def from_xml(raw: bytes, root: str) -> dict[str, Any]:
         raise XmlBodyError(f"is not well-formed XML: {exc}") from None
     if _local(element.tag) != root:
         raise XmlBodyError(f"must be a <{root}> element, not <{_local(element.tag)}>")
-    if _depth(element) > MAX_BODY_DEPTH:
+    if tree_depth(element, list) > MAX_BODY_DEPTH:
         raise XmlBodyError(too_deep_message())
     fields = _read(element)
     return fields if isinstance(fields, dict) else {}

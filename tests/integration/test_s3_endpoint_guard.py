@@ -68,3 +68,27 @@ def test_a_refused_endpoint_fails_the_task_without_retries() -> None:
     failure = s3_failure(BlockedDestinationError("refusing x"), "reading s3://b/k")
     assert isinstance(failure, ToolError)
     assert str(failure) == "reading s3://b/k: refusing x"
+
+
+def test_a_name_that_fails_to_resolve_once_is_not_resolved_again_unchecked(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resolver that fails once and then answers loopback: the failure is the answer, not
+    a reason to let urllib3 resolve (unchecked) on its own."""
+    real = socket.getaddrinfo
+    failed: list[bool] = []
+
+    def flaky(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "flaky.rebind.example":
+            if not failed:
+                failed.append(True)
+                raise socket.gaierror(socket.EAI_AGAIN, "temporary failure")
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port or 0))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", flaky)
+    endpoint = settings.s3_endpoint.replace("127.0.0.1", "flaky.rebind.example")
+    with pytest.raises(urllib3.exceptions.MaxRetryError) as raised:
+        client(settings, allow_private=False, endpoint=endpoint).bucket_exists("any")
+    assert isinstance(raised.value.reason, urllib3.exceptions.NameResolutionError)
+    assert failed == [True]

@@ -15,7 +15,7 @@ from minio.error import S3Error
 
 from services.worker.context import ToolContext, ToolError
 from shared.errors import PermanentError, TransientError
-from shared.netguard import forbidden_address, guarded_pool_manager
+from shared.netguard import forbidden_address, guarded_pool_manager, refusal
 from shared.objects import ObjectStore
 from shared.toolspecs import Credentials
 
@@ -48,10 +48,7 @@ def _check_endpoint(endpoint: str, allow_private: bool) -> None:
     except OSError as exc:
         raise ToolError(f"cannot resolve S3 endpoint {endpoint}: {exc}") from exc
     if not allow_private and any(forbidden_address(str(a)) for a in addresses):
-        raise ToolError(
-            f"refusing S3 endpoint {endpoint}: a private, loopback or link-local address "
-            "(CONVEYOR_ALLOW_PRIVATE_NETWORKS=true allows it)"
-        )
+        raise ToolError(refusal(f"S3 endpoint {endpoint}"))
 
 
 async def locate(context: ToolContext, bucket: str, credentials: Credentials | None) -> S3Location:
