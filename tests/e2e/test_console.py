@@ -10,7 +10,7 @@ import re
 
 import aiohttp
 import pytest
-from playwright.async_api import FilePayload, Page, expect
+from playwright.async_api import FilePayload, Page, Route, expect
 
 from shared.accounts import ensure_account, new_api_key
 from shared.store import open_store
@@ -411,3 +411,36 @@ async def test_long_values_fit_a_phone(page: Page, dev: Dev) -> None:
             await expect(page.get_by_text(long_tag).first).to_be_visible()
         assert await page.evaluate(
             "document.documentElement.scrollWidth <= window.innerWidth"), address
+
+
+async def test_a_submission_whose_answer_was_lost_is_not_made_twice(
+    page: Page, dev: Dev
+) -> None:
+    """The gateway makes the job but its answer never reaches the tab; submitting again sends
+    the same Idempotency-Key, so the job is answered again, not made a second time."""
+    await sign_in(page, dev.key)
+    await page.goto("/#/submit")
+    lost: list[str] = []
+
+    async def lose_the_first_answer(route: Route) -> None:
+        if route.request.method == "POST" and not lost:
+            answer = await route.fetch()  # the gateway gets it and makes the job
+            lost.append(answer.headers.get("location", ""))
+            await route.abort()
+        else:
+            await route.continue_()
+
+    await page.route("**/api/jobs/", lose_the_first_answer)
+    job = json.dumps({"tags": ["console", "lost-answer"], "tasks": [
+        {"tool": "debug:log", "parameters": {"messages": ["once"]}}]})
+    await page.get_by_label("Job JSON").fill(job)
+    await page.get_by_role("button", name="Submit job").click()
+    await expect(page.get_by_role("status").filter(
+        has_text="the job may have been submitted")).to_be_visible()
+    await page.get_by_role("button", name="Submit job").click()
+    await expect(page).to_have_url(JOB_PAGE)
+    assert lost
+    assert lost[0].rstrip("/").endswith(page.url.rsplit("/", 1)[1])
+    async with aiohttp.ClientSession(dev.url, headers={"Authorization": f"api-key {dev.key}"}
+                                     ) as http, http.get("/api/jobs/?tag=lost-answer") as listed:
+        assert (await listed.json())["count"] == 1

@@ -26,24 +26,28 @@ let onUnauthorized = () => {};
 export function whenUnauthorized(callback) { onUnauthorized = callback; }
 
 // `body`: an object (sent as JSON) or a string (sent as it is: pasted JSON goes to the API
-// unparsed, so the API's own message names what is wrong with it).
-export async function api(method, path, body) {
-  const headers = { Authorization: `api-key ${session.key}`, Accept: "application/json" };
+// unparsed, so the API's own message names what is wrong with it). `headers`: more of them.
+export async function api(method, path, body, extraHeaders = {}) {
+  const headers = { Authorization: `api-key ${session.key}`, Accept: "application/json", ...extraHeaders };
   const init = { method, headers };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = typeof body === "string" ? body : JSON.stringify(body);
   }
-  // A gateway that hangs must not freeze the page: the call fails, and its poller waits
-  // and tries again.
+  // A read from a gateway that hangs must not freeze the page: it fails, and its poller
+  // waits and asks again. A change (POST) is never cut short: it may be done already, and
+  // giving up would only hide that.
   const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(), TIMEOUT_MS);
+  const timer = method === "GET" ? setTimeout(() => timeout.abort(), TIMEOUT_MS) : null;
   init.signal = timeout.signal;
   let response;
   let data;
   try {
     response = await fetch(path, init);
-    data = await response.json().catch(() => null);
+    data = await response.json().catch((error) => {
+      if (timeout.signal.aborted) throw error; // cut short while reading: not an empty answer
+      return null;
+    });
   } catch (error) {
     const why = timeout.signal.aborted ? `no answer within ${TIMEOUT_MS / 1000} s` : error.message;
     throw new ApiError(0, { error: `the gateway did not answer (${why})` }, new Headers());

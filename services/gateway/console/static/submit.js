@@ -11,6 +11,12 @@ const EXAMPLE = {
 };
 
 // `me`: who is signed in. A member of several organizations must name one; the example does.
+function newKey() {
+  const random = new Uint8Array(16);
+  crypto.getRandomValues(random); // available outside secure contexts too, unlike randomUUID
+  return `console-${Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
 export function submitView(root, me) {
   const text = h("textarea", {
     id: "job-json", name: "job", rows: 16, spellcheck: false, autocomplete: "off",
@@ -36,16 +42,26 @@ export function submitView(root, me) {
       e.field ? [h("code", { class: "field" }, e.field), " "] : "", h("span", {}, e.message))));
   }
 
+  // The same text sent again after no answer reuses its Idempotency-Key: if the first try
+  // did reach the gateway, the job it made is answered again instead of a second one. Any
+  // answer ends the attempt, so the same job sent on purpose twice makes two jobs.
+  let attempt = { text: null, key: null };
+
   async function submit() {
     showErrors([]);
     button.disabled = true;
     say(statusLine, "Submitting…");
+    if (attempt.text !== text.value) attempt = { text: text.value, key: newKey() };
     try {
-      const { data } = await api("POST", "/api/jobs/", text.value);
+      const { data } = await api("POST", "/api/jobs/", text.value, { "Idempotency-Key": attempt.key });
+      attempt = { text: null, key: null };
       say(statusLine, `Submitted job ${data.id}.`);
       location.hash = `#/jobs/${data.id}`;
     } catch (error) {
-      say(statusLine, `Not submitted: ${error.message}`, "error");
+      if (error.status !== 0) attempt = { text: null, key: null };
+      say(statusLine, error.status === 0
+        ? `No answer from the gateway (${error.message}); the job may have been submitted. Submit again to make sure: it will not be submitted twice.`
+        : `Not submitted: ${error.message}`, "error");
       // A 4xx is the API's verdict on the job; anything else (no answer, 5xx) is not.
       errorsTitle.textContent = error.status >= 400 && error.status < 500
         ? "The API refused this job" : "The job could not be sent";
