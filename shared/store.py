@@ -100,8 +100,12 @@ class Store:
             [("organization_id", ASCENDING), ("name", ASCENDING)], unique=True
         )
         await self.gate_jobs.create_index([("organization_id", ASCENDING), ("created", ASCENDING)])
+        # What GATE housekeeping looks for every minute: runs to settle, results to expire.
+        await self.gate_jobs.create_index([("phase", ASCENDING), ("unsettled", ASCENDING)])
+        await self.gate_jobs.create_index("result_bundle")
         await self.data_bundles.create_index(
             [("organization_id", ASCENDING), ("created", ASCENDING)])
+        await self.data_bundles.create_index([("kind", ASCENDING), ("created", ASCENDING)])
 
     async def _ensure_ttl(
         self, collection: AsyncCollection[Document], field: str, seconds: int

@@ -11,11 +11,13 @@ from typing import IO
 from services.worker.tools.annotate import ThreadedStream
 
 
-def lines(path: Path, opened: list[IO[bytes]], gate: threading.Event | None = None
-          ) -> Iterator[bytes]:
+def lines(path: Path, opened: list[IO[bytes]], gate: threading.Event | None = None,
+          reading: threading.Event | None = None) -> Iterator[bytes]:
     with path.open("rb") as stream:
         opened.append(stream)
         for line in stream:
+            if reading is not None:
+                reading.set()
             if gate is not None:
                 gate.wait(5)
             yield line
@@ -43,11 +45,12 @@ def test_close_waits_for_a_step_running_in_another_thread(tmp_path: Path) -> Non
     path = tmp_path / "input"
     path.write_bytes(b"one\ntwo\n")
     opened: list[IO[bytes]] = []
-    gate = threading.Event()
-    stream = ThreadedStream(lines(path, opened, gate))
+    gate, reading = threading.Event(), threading.Event()
+    stream = ThreadedStream(lines(path, opened, gate, reading))
     stepped: list[bytes | None] = []
     step = threading.Thread(target=lambda: stepped.append(stream.next()))
     step.start()
+    assert reading.wait(5), "the step never started"
     closer = threading.Thread(target=stream.close)
     closer.start()
     closer.join(0.2)

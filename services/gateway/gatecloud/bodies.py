@@ -175,7 +175,7 @@ class InputSpec(Body):
     @field_validator("sourceBundle", mode="before")
     @classmethod
     def _bundle(cls, value: Any) -> Any:
-        # A numeric id, as XML-minded clients send it; `D-<id>` is resolved on lookup.
+        # A JSON number is taken as the id it spells; `D-<id>` is resolved on lookup.
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value

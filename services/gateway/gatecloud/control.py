@@ -144,8 +144,10 @@ async def launch(request: web.Request, job: Document, core: Document | None) -> 
             await rerun_job(store, request.app[BROKER].publisher, core, principal.user_id,
                             {1: parameters})
     except BaseException:
-        # No run was made: the job is as it was before this start.
-        await change(request, job, before)
+        # No run was made: the job is as it was before this start. Conditional on this
+        # start, not on the version: an edit meanwhile must not keep the job half-started.
+        await store.gate_jobs.update_one({"_id": job["_id"], "starts": start},
+                                         {"$set": before, "$inc": {"version": 1}})
         raise
     await log_event(store, job["_id"], f"run {start} started")
 

@@ -110,10 +110,12 @@ async def active_reader(store: Store, bundle: Document) -> str | None:
     return None
 
 
-async def remove_bundle(store: Store, objects: ObjectStore, bundle: Document) -> None:
-    """The bundle's files, the bundle, and a job's `resultBundle` naming it."""
+async def remove_bundle(store: Store, objects: ObjectStore, bundle: Document) -> bool:
+    """The bundle's files, the bundle, and a job's `resultBundle` naming it. False when
+    another request removed the record first (the files are deleted either way)."""
     await objects.delete_prefix(bundle["prefix"])
-    await store.data_bundles.delete_one({"_id": bundle["_id"]})
+    removed = await store.data_bundles.delete_one({"_id": bundle["_id"]})
     if bundle["kind"] == "RESULT":
         await store.gate_jobs.update_many({"result_bundle": bundle["_id"]},
                                           {"$set": {"result_bundle": None}})
+    return removed.deleted_count == 1

@@ -1,5 +1,6 @@
 """Housekeeping of GATE Cloud-style runs, in every gateway replica (both steps are safe to
-run twice at once):
+run twice at once: settling is one conditional update, and a bundle is deleted, and its
+deletion logged, by whoever deletes its record):
 
 - Runs that ended while nobody read their job are settled (see `records.settle`), so their
   usage is recorded and their results become a bundle (and start to age) when they end,
@@ -31,16 +32,26 @@ BATCH = 100
 
 
 async def settle_ended_runs(store: Store, objects: ObjectStore) -> list[str]:
-    """Settle every started job whose run has ended; the ids of those settled now."""
-    started = await store.gate_jobs.find({"phase": STARTED, "unsettled": 1}).to_list()
+    """Settle every started job whose run has ended; the ids of those settled now. A job
+    that cannot be settled now (S3 unreachable) is tried again next round, and does not
+    hold up the others."""
+    started = await store.gate_jobs.find(
+        {"phase": STARTED, "unsettled": {"$ne": 0}}).to_list()  # also jobs from before the flag
     cores = await core_jobs(store, started)
     settled = []
     for job in started:
         core = cores.get(job["_id"])
-        if core is None or not Status(core["status"]).is_final \
-                or core["runs"] == job["settled_runs"]:
+        if core is not None and core["runs"] == job["settled_runs"]:
+            if "unsettled" not in job:  # settled before the flag existed: not asked again
+                await store.gate_jobs.update_one({"_id": job["_id"]}, {"$set": {"unsettled": 0}})
             continue
-        after = await settle(store, objects, job, core)
+        if core is None or not Status(core["status"]).is_final:
+            continue
+        try:
+            after = await settle(store, objects, job, core)
+        except Exception:
+            log.exception("settling a run failed; next round tries again", job_id=job["_id"])
+            continue
         if after["settled_runs"] != job["settled_runs"]:
             settled.append(str(job["_id"]))
     return settled
@@ -48,16 +59,23 @@ async def settle_ended_runs(store: Store, objects: ObjectStore) -> list[str]:
 
 async def expire_results(store: Store, objects: ObjectStore, kept: timedelta,
                          now: datetime | None = None) -> list[str]:
-    """Delete RESULT bundles made more than `kept` before `now`; their ids."""
+    """Delete RESULT bundles made more than `kept` before `now`; the ids of those this call
+    deleted (with several gateways, each bundle is reported and logged by one)."""
     cutoff = (now or datetime.now(UTC)) - kept
     due = await store.data_bundles.find(
         {"kind": "RESULT", "created": {"$lt": cutoff}}
     ).sort("created", 1).limit(BATCH).to_list()
     expired = []
     for bundle in due:
-        if await active_reader(store, bundle) is not None:
+        try:
+            if await active_reader(store, bundle) is not None:
+                continue
+            if not await remove_bundle(store, objects, bundle):
+                continue
+        except Exception:
+            log.exception("deleting expired results failed; next round tries again",
+                          bundle_id=bundle["_id"])
             continue
-        await remove_bundle(store, objects, bundle)
         await log_event(store, bundle["job_id"],
                         f"results {bundle['_id']} deleted: results are kept "
                         f"{kept.days} days (resultsAvailableUntil)")
@@ -68,9 +86,11 @@ async def expire_results(store: Store, objects: ObjectStore, kept: timedelta,
 
 
 async def housekeep(app: web.Application) -> None:
-    await settle_ended_runs(app[STORE], app[OBJECTS])
-    await expire_results(app[STORE], app[OBJECTS],
-                         timedelta(days=app[SETTINGS].gate_results_days))
+    try:
+        await settle_ended_runs(app[STORE], app[OBJECTS])
+    finally:  # results still expire when settling fails
+        await expire_results(app[STORE], app[OBJECTS],
+                             timedelta(days=app[SETTINGS].gate_results_days))
 
 
 housekeeping_ctx = every(INTERVAL, housekeep, "GATE job housekeeping")
