@@ -17,7 +17,7 @@ from aiohttp.resolver import DefaultResolver
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import NameResolutionError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from yarl import URL
 
 from shared.errors import PermanentError
@@ -93,12 +93,12 @@ def _connect_checked(connection: HTTPConnection, connect: Callable[[], socket.so
     addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
     if any(forbidden_address(address) for address in addresses):
         raise BlockedDestinationError(refusal(name))
-    failure: NewConnectionError | None = None
+    failure: NewConnectionError | ConnectTimeoutError | None = None
     for address in addresses:
         connection._dns_host = address
         try:
             return connect()
-        except NewConnectionError as error:
+        except (NewConnectionError, ConnectTimeoutError) as error:
             failure = error
         finally:
             connection._dns_host = name
