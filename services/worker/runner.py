@@ -65,8 +65,7 @@ class TaskRunner:
         self.objects = objects
         self.settings = settings
         self.worker_id = worker_id
-        self._running: dict[TaskKey, asyncio.Task[None]] = {}
-        self._attempts: dict[TaskKey, int] = {}  # the attempt each running task is
+        self._running: dict[TaskKey, tuple[int, asyncio.Task[None]]] = {}  # (attempt, run)
         self._stopped: set[TaskKey] = set()
         # Jobs stopped lately (when, and each task's attempt then): a task of the stopped
         # run still queued is not run when it arrives; one of a later run is.
@@ -101,8 +100,7 @@ class TaskRunner:
         )
         key = (task.job_id, task.task_id)
         run = asyncio.create_task(TOOLS[task.tool](context, parameters))
-        self._running[key] = run
-        self._attempts[key] = task.attempt
+        self._running[key] = (task.attempt, run)
         heartbeat = asyncio.create_task(self._heartbeat(context))
         try:
             await self._finish(task, context, run, secrets)
@@ -110,7 +108,6 @@ class TaskRunner:
             heartbeat.cancel()
             await asyncio.shield(context.close())
             self._running.pop(key, None)
-            self._attempts.pop(key, None)
             self._stopped.discard(key)
             await asyncio.to_thread(shutil.rmtree, scratch, True)
 
@@ -185,9 +182,9 @@ class TaskRunner:
         self._stopped_jobs = {job: stopped for job, stopped in self._stopped_jobs.items()
                               if now - stopped[0] < STOPPED_MEMORY}
         self._stopped_jobs[message.job_id] = (now, message.attempts)
-        for key, run in list(self._running.items()):
+        for key, (attempt, run) in list(self._running.items()):
             if key[0] == message.job_id and (message.task_id in (None, key[1])) \
-                    and self._attempts.get(key, 0) <= message.attempts.get(key[1], 1 << 62):
+                    and attempt <= message.attempts.get(key[1], 1 << 62):
                 # (A late stop of an earlier run leaves a later run's attempt alone.)
                 self._stopped.add(key)
                 run.cancel()
