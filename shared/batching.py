@@ -3,8 +3,9 @@ seconds, the handler makes the whole batch durable at once, and one multiple-ack
 
 Acks stay in delivery order because batches are handled one at a time on a channel of their
 own; an invalid message in a batch is dead-lettered and covered by the same multiple-ack.
-If the handler fails, the batch is handed back (nack with requeue) after a pause, so nothing
-is lost and a store that is down is not hammered."""
+If the store is down, the batch is held and stored once the store answers again (see
+`shared.outage`: no redelivery is spent on it); if the handler fails otherwise, the batch is
+handed back (nack with requeue) after a pause, so nothing is lost."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from shared.broker import Publisher
 from shared.consumer import dead_letter
 from shared.errors import MessageError
 from shared.messages import Message, decode
+from shared.outage import STORE_DOWN, Outage
 
 log = structlog.get_logger(__name__)
 BatchHandler = Callable[[list[Message]], Awaitable[None]]
@@ -34,7 +36,9 @@ class BatchConsumer:
         max_batch: int,
         max_wait: float,
         accepts: tuple[type, ...],
+        outage: Outage | None = None,
     ) -> None:
+        self.outage = outage
         self.channel = channel
         self.publisher = publisher
         self.queue = queue
@@ -99,7 +103,7 @@ class BatchConsumer:
                 messages.append(message)
             try:
                 if messages:
-                    await self.handler(messages)
+                    await self._store(messages)
             except Exception:
                 log.exception("batch failed; handing it back", queue=self.queue,
                               size=len(batch))
@@ -109,6 +113,16 @@ class BatchConsumer:
             await batch[-1].ack(multiple=True)
         if len(self._buffer) >= self.max_batch:
             self._spawn_flush()
+
+    async def _store(self, messages: list[Message]) -> None:
+        while True:
+            try:
+                await self.handler(messages)
+                return
+            except STORE_DOWN as exc:
+                if self.outage is None:
+                    raise
+                await self.outage.wait_until_up(exc)
 
     async def stop(self, grace: float) -> None:
         """Stop taking deliveries and make what was received durable within `grace`."""

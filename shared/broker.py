@@ -36,6 +36,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 # Confirms kept in flight by `publish_many`: one round trip per message would cap a publisher
 # near 1.2k msg/s on this kind of machine; a window of hundreds keeps the same guarantee.
 CONFIRM_WINDOW = 256
+RECONNECT_INTERVAL = 1.0
 
 
 def redact_url(url: str) -> str:
@@ -51,6 +52,9 @@ async def open_amqp(settings: Settings, name: str) -> AsyncIterator[AbstractRobu
             # The broker closes a connection silent for two heartbeats, handing back what a
             # frozen process held; aio-pika's default (60 s) would make that slow.
             heartbeat=settings.amqp_heartbeat,
+            # Back within a second of the broker: a worker's control queue is gone while it is
+            # away, and the scheduler gives a worker's tasks up once that lasts a few seconds.
+            reconnect_interval=RECONNECT_INTERVAL,
         )
     except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
         reason = str(exc) or type(exc).__name__

@@ -1,6 +1,12 @@
 """Consume a queue with explicit outcomes, never a blind ack and never a requeue forever:
 
 - the handler returns           -> ack
+- the store is down (with an
+  `Outage` to wait on)          -> hold the delivery, wait until the store answers, then
+                                   handle it again (as a redelivery): no attempt is spent
+- the broker connection failed  -> no copy is made: the delivery goes back to the queue as
+                                   its channel closes (or with a nack after a pause, if the
+                                   channel survived), so it can never exist twice
 - `TransientError` / `Retry`    -> republish after a capped exponential backoff with jitter
                                    (through a TTL queue that dead-letters back), then ack;
                                    after the last attempt -> dead-letter
@@ -14,19 +20,21 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-import pymongo.errors
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from shared.broker import CONNECTION_ERRORS, Publisher, build_message
 from shared.errors import MessageError, PermanentError, Retry, TransientError
 from shared.messages import Message, decode
+from shared.outage import STORE_DOWN, Outage
+from shared.subscription import Subscription
 from shared.topology import (
     ATTEMPT_HEADER,
     DEAD_AT_HEADER,
@@ -38,9 +46,10 @@ from shared.topology import (
 
 log = structlog.get_logger(__name__)
 # Failures that may pass: retried with backoff rather than dead-lettered.
-TRANSIENT: tuple[type[BaseException], ...] = (
-    TransientError, *CONNECTION_ERRORS, pymongo.errors.ConnectionFailure,
-)
+TRANSIENT: tuple[type[BaseException], ...] = (TransientError, *STORE_DOWN)
+# A delivery handed back after broker trouble waits this long first, so that a channel that
+# survived does not spin on it.
+HAND_BACK_PAUSE = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,9 +94,9 @@ def _reason_text(exc: BaseException) -> str:
 class Consumer:
     """Runs `handler` for each message of one queue, each in a task this consumer owns.
 
-    With a `limit`, at most that many handlers run at once even when they ack early: at the
-    limit the consumer stops consuming (before the handler can ack and free a prefetch slot),
-    and consumes again when a handler ends."""
+    With a `limit`, at most that many handlers run at once even when they ack early: the
+    subscription asks for no more than the free slots (see `shared.subscription`). With an
+    `outage`, a handler that finds the store down waits for it instead of failing."""
 
     def __init__(
         self,
@@ -97,6 +106,7 @@ class Consumer:
         handler: Handler,
         policy: RetryPolicy,
         limit: int | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.channel = channel
         self.publisher = publisher
@@ -104,59 +114,73 @@ class Consumer:
         self.handler = handler
         self.policy = policy
         self.limit = limit
+        self.outage = outage
         self._queue: AbstractQueue | None = None
+        self._subscription: Subscription | None = None
         self._tag: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Deliveries that came while every slot was taken: run as slots free, in order.
+        self._waiting: collections.deque[AbstractIncomingMessage] = collections.deque()
         self._stopping = False
-        self._resuming: asyncio.Task[None] | None = None
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks) + len(self._waiting)
 
     async def start(self) -> None:
         name = self.publisher.topology.name(self.queue)
         self._queue = await self.channel.get_queue(name, ensure=True)
-        self._tag = await self._queue.consume(self._on_message)
+        if self.limit is None:
+            self._tag = await self._queue.consume(self._on_message)
+            return
+        self._subscription = Subscription(self.channel, self._queue, self._on_message,
+                                          self._free_slots)
+        self._subscription.adjust()
 
-    def _full(self) -> bool:
-        return self.limit is not None and len(self._tasks) >= self.limit
+    def _free_slots(self) -> int:
+        if self.limit is None or self._stopping or self._waiting:
+            return 0
+        return self.limit - len(self._tasks)
 
     async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
-        if self._stopping or self._full():
+        if self._stopping:
             await incoming.nack(requeue=True)  # arrived as consuming stopped: hand it back
             return
+        if self.limit is not None and len(self._tasks) >= self.limit:
+            self._waiting.append(incoming)
+        else:
+            self._run(incoming)
+        if self._subscription is not None and self._free_slots() <= 0:
+            self._subscription.adjust()
+
+    def _run(self, incoming: AbstractIncomingMessage) -> None:
         task = asyncio.create_task(self._handle(incoming))
         self._tasks.add(task)
         task.add_done_callback(self._ended)
-        if self._full():
-            await self._pause()
-
-    async def _pause(self) -> None:
-        if self._queue is not None and self._tag is not None:
-            tag, self._tag = self._tag, None
-            await self._queue.cancel(tag)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if (self.limit is not None and self._tag is None and not self._stopping
-                and self._resuming is None):
-            self._resuming = asyncio.create_task(self._resume())
-
-    async def _resume(self) -> None:
-        try:
-            if self._queue is not None and self._tag is None and not self._stopping:
-                self._tag = await self._queue.consume(self._on_message)
-        finally:
-            self._resuming = None
+        while self._waiting and not self._stopping and (
+                self.limit is None or len(self._tasks) < self.limit):
+            incoming = self._waiting.popleft()
+            if not incoming.channel.is_closed:  # else the broker has given it to another
+                self._run(incoming)
+        if self._subscription is not None:
+            self._subscription.adjust()
 
     async def stop(self, grace: float) -> None:
         """Stop taking deliveries, let running handlers finish within `grace` seconds, then
         cancel the rest so that their messages go back to the queue at once."""
         self._stopping = True
-        if self._resuming is not None:
-            await asyncio.gather(self._resuming, return_exceptions=True)
-        await self._pause()
+        if self._subscription is not None:
+            await self._subscription.close()
+        elif self._queue is not None and self._tag is not None:
+            tag, self._tag = self._tag, None
+            await self._queue.cancel(tag)
+        while self._waiting:
+            incoming = self._waiting.popleft()
+            if not incoming.channel.is_closed:
+                await incoming.nack(requeue=True)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
@@ -192,14 +216,16 @@ class Consumer:
         )
         delivery = Delivery(message, attempt, bool(incoming.redelivered), incoming)
         try:
-            await self.handler(delivery)
+            await self._call(delivery)
         except asyncio.CancelledError:
-            if not delivery.acked:
+            if not delivery.acked and not incoming.channel.is_closed:
                 await incoming.nack(requeue=True)
             raise
         except Exception as exc:
             if delivery.acked:
                 log.exception("handler failed after settling its message")
+            elif isinstance(exc, CONNECTION_ERRORS):
+                await self._hand_back(incoming, exc)
             elif isinstance(exc, TRANSIENT):
                 await self._retry_or_dead_letter(incoming, attempt, exc)
             elif isinstance(exc, PermanentError):
@@ -210,6 +236,29 @@ class Consumer:
         else:
             if not delivery.acked:
                 await incoming.ack()
+
+    async def _call(self, delivery: Delivery) -> None:
+        """The handler, run again (as a redelivery: it may have stopped half-way) each time
+        the store turns out to be down, once the store answers."""
+        while True:
+            try:
+                await self.handler(delivery)
+                return
+            except STORE_DOWN as exc:
+                if self.outage is None or delivery.acked or self._stopping:
+                    raise
+                await self.outage.wait_until_up(exc)
+                delivery.redelivered = True
+
+    async def _hand_back(self, incoming: AbstractIncomingMessage, exc: BaseException) -> None:
+        """After broker trouble: never a second copy of the message (a retry published while
+        its ack fails would run it twice). A closed channel returns it to the queue by itself."""
+        log.warning("broker trouble; the message goes back to its queue", reason=str(exc))
+        if incoming.channel.is_closed:
+            return
+        await asyncio.sleep(HAND_BACK_PAUSE)
+        if not incoming.channel.is_closed:
+            await incoming.nack(requeue=True)
 
     async def _retry_or_dead_letter(
         self, incoming: AbstractIncomingMessage, attempt: int, exc: BaseException

@@ -19,6 +19,7 @@ from typing import Any
 import av
 
 from shared.errors import PermanentError
+from shared.lifetime import die_with_parent
 
 Progress = Callable[[float], Awaitable[None]]
 STDERR_TAIL = 2000
@@ -58,6 +59,8 @@ async def run_ffmpeg(
         [ffmpeg_path(), "-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1",
          *args],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # A worker killed outright takes its ffmpeg with it, instead of leaving it to run on.
+        preexec_fn=die_with_parent(),
     )
     updates: asyncio.Queue[float | None] = asyncio.Queue()
 

@@ -148,6 +148,12 @@ class CancelTask(Envelope):
                     "below it belongs to the stopped run, a later one to a rerun (empty: "
                     "every dispatch of the job is refused for a while)",
     )
+    worker_id: str | None = Field(
+        default=None,
+        description="only this worker acts on it, and only on the attempts named: it runs a "
+                    "start the scheduler did not accept (a duplicate dispatch, or an attempt "
+                    "given up), which stops without reporting anything",
+    )
 
 
 Message = Annotated[

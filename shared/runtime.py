@@ -20,6 +20,7 @@ from shared.consumer import Consumer, Consuming, Handler, RetryPolicy
 from shared.errors import ConveyorError
 from shared.health import Check, add_health_routes, serve_app
 from shared.objects import ObjectStore, open_objects
+from shared.outage import Outage
 from shared.settings import Settings
 from shared.store import Store, open_store
 from shared.topology import Topology
@@ -59,15 +60,17 @@ class Broker:
     topology: Topology
     policy: RetryPolicy
 
-    def consumer(self, queue: str, handler: Handler, limit: int | None = None) -> Consumer:
-        return Consumer(self.channel, self.publisher, queue, handler, self.policy, limit)
+    def consumer(self, queue: str, handler: Handler, limit: int | None = None,
+                 outage: Outage | None = None) -> Consumer:
+        return Consumer(self.channel, self.publisher, queue, handler, self.policy, limit,
+                        outage)
 
     def batch_consumer(
         self, queue: str, handler: BatchHandler, *, max_batch: int, max_wait: float,
-        accepts: tuple[type, ...],
+        accepts: tuple[type, ...], outage: Outage | None = None,
     ) -> BatchConsumer:
         return BatchConsumer(self.channel, self.publisher, queue, handler, max_batch, max_wait,
-                             accepts)
+                             accepts, outage)
 
 
 @asynccontextmanager
@@ -107,6 +110,7 @@ class Resources:
     store: Store | None
     objects: ObjectStore | None
     closers: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    _outage: Outage | None = None
 
     def on_close(self, closer: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `closer` after the consumers drained, before the connections close."""
@@ -116,6 +120,12 @@ class Resources:
         if self.store is None:
             raise ConveyorError("this service was started without MongoDB")
         return self.store
+
+    def store_outage(self) -> Outage:
+        """What this service's consumers wait on while MongoDB does not answer."""
+        if self._outage is None:
+            self._outage = Outage("mongodb", self.need_store().ping)
+        return self._outage
 
     def need_objects(self) -> ObjectStore:
         if self.objects is None:

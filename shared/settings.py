@@ -86,6 +86,16 @@ class Settings(BaseSettings):
         default=60.0, gt=0, le=86400,
         description="a running task not heard of for this long is retried elsewhere",
     )
+    dispatch_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=86400,
+        description="a dispatched task not started for this long, with its region's queue "
+                    "drained past it, is sent again under the same attempt",
+    )
+    worker_lost_seconds: float = Field(
+        default=3.0, gt=0, le=600,
+        description="a worker whose control queue stays gone this long is dead: its tasks "
+                    "are retried elsewhere",
+    )
 
     # GATE Cloud-compatible jobs (/api/job): prices shown and charged, results kept
     gate_price_setup: float = Field(default=0.0, ge=0, description="one-off price of a run")

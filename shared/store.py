@@ -80,6 +80,8 @@ class Store:
     async def ensure_indexes(self, log_retention_days: int) -> None:
         await self.jobs.create_index([("organization_id", ASCENDING), ("created", DESCENDING)])
         await self.jobs.create_index([("status", ASCENDING), ("heartbeat", ASCENDING)])
+        await self.jobs.create_index([("status", ASCENDING), ("waiting_since", ASCENDING)])
+        await self.jobs.create_index([("status", ASCENDING), ("running_worker", ASCENDING)])
         await self.jobs.create_index([("tags", ASCENDING)])
         await self.jobs.create_index([("outbox", ASCENDING), ("created", ASCENDING)])
         # One index both makes a redelivered entry a harmless duplicate and pages a task's

@@ -41,6 +41,12 @@ def tasks_queue(region: str) -> str:
     return f"tasks.{region}"
 
 
+def worker_queue(worker_id: str) -> str:
+    """A worker's exclusive control queue: it exists exactly as long as the worker's
+    connection, so the scheduler can tell a dead worker from the broker alone."""
+    return f"worker.{worker_id}"
+
+
 def dead_queue(queue: str) -> str:
     return f"dead.{queue}"
 

@@ -36,6 +36,7 @@ async def serve(
         return [resources.broker.batch_consumer(
             LOGGER_ENTRIES, writer.write, max_batch=max(1, settings.log_batch_size // 10),
             max_wait=settings.log_batch_wait_ms / 1000, accepts=(LogEntry, LogBatch),
+            outage=resources.store_outage(),
         )]
 
     def http(resources: Resources) -> web.Application:

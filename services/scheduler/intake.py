@@ -91,6 +91,7 @@ class Intake:
         # Created with its first task claimed for dispatch: one write instead of two. If the
         # publish after it is lost, the redelivered message re-sends it (plan: RESEND).
         ordered_tasks(document)[0].update(dispatched=1, attempt=1)
+        document["waiting_since"] = datetime.now(UTC)
         try:
             await self.store.jobs.insert_one(document)
         except DuplicateKeyError:

@@ -15,6 +15,7 @@ from services.scheduler.plan import Action, next_step
 from shared.broker import Publisher, build_message
 from shared.jobs import Status, ordered_tasks, task_key, task_path, workspace_prefix
 from shared.messages import (
+    CancelTask,
     TaskDispatch,
     TaskError,
     TaskFailed,
@@ -24,7 +25,7 @@ from shared.messages import (
 )
 from shared.store import Document, Store
 from shared.toolspecs import retry_policy
-from shared.topology import TASKS_EXCHANGE, quantize_delay_ms, tasks_queue
+from shared.topology import CONTROL_EXCHANGE, TASKS_EXCHANGE, quantize_delay_ms, tasks_queue
 
 log = structlog.get_logger(__name__)
 ACTIVE = [int(Status.QUEUED), int(Status.RUNNING)]
@@ -75,11 +76,14 @@ class Machine:
         task = job["tasks"][task_key(task_id)]
         attempt = task["attempt"] if resend else task["attempt"] + 1
         if not resend:
+            # `waiting_since`: from when the dispatch should be in the queue; a task not
+            # started long after it is sent again (see the sweeper).
             claimed = await self._cas(
                 {"_id": job["_id"], task_path(task_id, "status"): int(Status.QUEUED),
                  task_path(task_id, "dispatched"): 0,
                  task_path(task_id, "attempt"): task["attempt"]},
-                {task_path(task_id, "dispatched"): 1, task_path(task_id, "attempt"): attempt},
+                {task_path(task_id, "dispatched"): 1, task_path(task_id, "attempt"): attempt,
+                 "waiting_since": datetime.now(UTC) + timedelta(seconds=delay)},
             )
             if claimed is None:
                 return  # another delivery or replica got there first
@@ -136,16 +140,36 @@ class Machine:
         return job
 
     async def on_started(self, event: TaskStarted) -> None:
-        # `heartbeat` and `running_task` sit at the top of the job: tasks run one at a time,
-        # and the sweeper finds silent ones with one indexed query.
-        await self._cas(
+        # `heartbeat`, `running_task` and `running_worker` sit at the top of the job: tasks
+        # run one at a time, and the sweeper finds silent or lost ones with one indexed query.
+        accepted = await self._cas(
             {**self._attempt_condition(event.job_id, event.task_id, event.attempt),
              task_path(event.task_id, "status"): int(Status.QUEUED)},
             {task_path(event.task_id, "status"): int(Status.RUNNING),
              task_path(event.task_id, "worker"): event.worker_id,
-             "status": int(Status.RUNNING), "running_task": event.task_id},
+             "status": int(Status.RUNNING), "running_task": event.task_id,
+             "running_worker": event.worker_id, "waiting_since": None},
             stamp=(task_path(event.task_id, "started"), "heartbeat"),
         )
+        if accepted is None:
+            await self._refuse_start(event)
+
+    async def _refuse_start(self, event: TaskStarted) -> None:
+        """A start that was not accepted: a second copy of an attempt that runs elsewhere,
+        or an attempt already given up. The worker running it stops it without a report.
+        (A start that merely comes after its own attempt's end is left alone.)"""
+        job: Document | None = await self.store.jobs.find_one({"_id": event.job_id})
+        task = (job or {}).get("tasks", {}).get(task_key(event.task_id))
+        if task is None:
+            return
+        owner = task.get("worker")
+        if task.get("attempt") == event.attempt and owner in (None, event.worker_id):
+            return
+        log.warning("start refused", task_id=event.task_id, attempt=event.attempt,
+                    worker=event.worker_id, accepted_worker=owner)
+        await self.publisher.publish(CONTROL_EXCHANGE, "", CancelTask(
+            job_id=event.job_id, task_id=event.task_id,
+            attempts={event.task_id: event.attempt}, worker_id=event.worker_id))
 
     async def on_progress(self, event: TaskProgress) -> None:
         """Progress, and the heartbeat of a running task: one write for both."""
@@ -219,26 +243,31 @@ class Machine:
         )
         await self.advance(updated or job, interrupted)
 
-    async def sweep(self, silence: float) -> int:
-        """Retry, as a new attempt, every running task not heard of for `silence` seconds
-        (its worker died or froze without the broker noticing). Returns how many."""
-        cutoff = datetime.now(UTC) - timedelta(seconds=silence)
-        silent = await self.store.jobs.find(
-            {"status": int(Status.RUNNING), "heartbeat": {"$lt": cutoff}}
-        ).to_list()
-        swept = 0
-        for job in silent:
-            task = job["tasks"].get(task_key(job.get("running_task") or 0))
-            if task is None or Status(task["status"]) is not Status.RUNNING:
-                continue
-            log.warning("task went silent; trying again", job_id=job["_id"],
-                        task_id=task["id"], worker=task.get("worker"))
-            await self.on_failed(TaskFailed(
-                job_id=job["_id"], task_id=task["id"], attempt=task["attempt"],
-                error=TaskError(error_class="WorkerLost",
-                                message=f"no heartbeat from worker {task.get('worker')} "
-                                        f"for {silence:g} s"),
-                retryable=True,
-            ), interrupted=False)
-            swept += 1
-        return swept
+    async def give_up(self, job: Document, error_class: str, message: str) -> None:
+        """The running task of `job` is lost with its worker: retried as a new attempt."""
+        task = job["tasks"].get(task_key(job.get("running_task") or 0))
+        if task is None or Status(task["status"]) is not Status.RUNNING:
+            return
+        log.warning("task lost; trying again", job_id=job["_id"], task_id=task["id"],
+                    worker=task.get("worker"), reason=error_class)
+        await self.on_failed(TaskFailed(
+            job_id=job["_id"], task_id=task["id"], attempt=task["attempt"],
+            error=TaskError(error_class=error_class, message=message), retryable=True,
+        ), interrupted=False)
+
+    async def resend(self, job: Document, task_id: int) -> bool:
+        """Send a dispatch that seems lost again, under the same attempt, if it is still
+        waiting as read (so two replicas never both send it); True if sent."""
+        task = job["tasks"][task_key(task_id)]
+        rearmed = await self._cas(
+            {"_id": job["_id"], "waiting_since": job["waiting_since"],
+             task_path(task_id, "status"): int(Status.QUEUED),
+             task_path(task_id, "dispatched"): 1, task_path(task_id, "attempt"): task["attempt"]},
+            {"waiting_since": datetime.now(UTC)},
+        )
+        if rearmed is None:
+            return False
+        log.warning("dispatch not started in time; sending it again", job_id=job["_id"],
+                    task_id=task_id, attempt=task["attempt"])
+        await self.send(rearmed, task_id)
+        return True

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from services.scheduler.intake import Intake
 from services.scheduler.machine import Machine
 from services.scheduler.notify import Notifier
+from services.scheduler.presence import Presence
 from services.scheduler.sweeper import Sweeper
 from shared.consumer import Consuming
 from shared.runtime import Resources, run_service, serve_consumers
@@ -25,9 +26,12 @@ async def serve(
         machine = Machine(store, resources.broker.publisher, notifier.job_finished)
         intake = Intake(store, machine, settings)
         return [
-            resources.broker.consumer(SCHEDULER_JOBS, intake.on_job_message),
-            resources.broker.consumer(SCHEDULER_EVENTS, intake.on_event),
-            Sweeper(machine, settings.task_silence_seconds),
+            resources.broker.consumer(SCHEDULER_JOBS, intake.on_job_message,
+                                      outage=resources.store_outage()),
+            resources.broker.consumer(SCHEDULER_EVENTS, intake.on_event,
+                                      outage=resources.store_outage()),
+            Sweeper(machine, Presence(resources.broker.connection, resources.broker.topology),
+                    settings),
         ]
 
     await serve_consumers(

@@ -1,39 +1,120 @@
-"""Finds running tasks whose worker went silent and has them tried again. Runs beside the
-consumers (and, like them, in every scheduler replica: the retry is a conditional update,
-so two sweepers never retry a task twice)."""
+"""Finds the tasks that a fault left behind and has them carried on. Runs beside the
+consumers, in every scheduler replica: each step ends in a conditional update, so two
+sweepers never act on one task twice.
+
+- A running task whose worker is gone (its control queue has not existed for
+  `worker_lost_seconds`): tried again as a new attempt, within seconds of a worker's death.
+- A running task not heard of for `task_silence_seconds` (a worker that froze, or lost on a
+  host whose connection the broker has not yet closed): the same.
+- A dispatched task not started within `dispatch_timeout_seconds` while its region's queue
+  holds nothing waiting (so the dispatch is not just queued behind others): sent again under
+  the same attempt; a worker refuses a second start of one attempt."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
 from services.scheduler.machine import Machine
+from services.scheduler.presence import Presence
+from shared.broker import CONNECTION_ERRORS
+from shared.errors import DependencyError
+from shared.jobs import Status
+from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
+TICK = 1.0
+ACTIVE = [int(Status.QUEUED), int(Status.RUNNING)]
+BROKER_AWAY: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, DependencyError)
 
 
 class Sweeper:
     queue = "sweeper"
     in_flight = 0
 
-    def __init__(self, machine: Machine, silence: float) -> None:
+    def __init__(self, machine: Machine, presence: Presence, settings: Settings) -> None:
         self.machine = machine
-        self.silence = silence
-        self.interval = max(0.5, silence / 4)
+        self.presence = presence
+        self.silence = settings.task_silence_seconds
+        self.dispatch_timeout = settings.dispatch_timeout_seconds
+        self.lost_after = settings.worker_lost_seconds
+        self._missing: dict[str, float] = {}  # worker -> when its queue was first missed
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
 
     async def _loop(self) -> None:
+        rounds = {self.lost_workers: TICK, self.silent: max(TICK, self.silence / 4),
+                  self.overdue: max(TICK, self.dispatch_timeout / 4)}
+        due = dict.fromkeys(rounds, 0.0)
         while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.machine.sweep(self.silence)
-            except Exception:  # the next round tries again; a sweep must not end the loop
-                log.exception("sweep failed")
+            await asyncio.sleep(TICK)
+            for step, interval in rounds.items():
+                now = time.monotonic()
+                if now < due[step]:
+                    continue
+                due[step] = now + interval
+                try:
+                    await step()
+                except Exception:  # the next round tries again; a sweep must not end the loop
+                    log.exception("sweep failed", step=step.__name__)
+
+    async def lost_workers(self) -> int:
+        """Give up the tasks of workers whose control queue stayed gone; returns how many."""
+        workers = await self.machine.store.jobs.distinct(
+            "running_worker", {"status": int(Status.RUNNING)})
+        now = time.monotonic()
+        try:
+            missing = {w for w in workers if w and not await self.presence.worker_alive(w)}
+        except BROKER_AWAY:
+            # Blind while the broker is away (and every worker is reconnecting then): start
+            # counting afresh once it is back.
+            self._missing.clear()
+            return 0
+        self._missing = {w: self._missing.get(w, now) for w in missing}
+        lost = [w for w, since in self._missing.items() if now - since >= self.lost_after]
+        given_up = 0
+        for worker in lost:
+            jobs = await self.machine.store.jobs.find(
+                {"status": int(Status.RUNNING), "running_worker": worker}).to_list()
+            for job in jobs:
+                await self.machine.give_up(
+                    job, "WorkerLost", f"worker {worker} disconnected from the broker")
+                given_up += 1
+            self._missing.pop(worker, None)
+        return given_up
+
+    async def silent(self) -> int:
+        """Give up running tasks not heard of for the silence period; returns how many."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.silence)
+        jobs = await self.machine.store.jobs.find(
+            {"status": int(Status.RUNNING), "heartbeat": {"$lt": cutoff}}).to_list()
+        for job in jobs:
+            await self.machine.give_up(
+                job, "WorkerLost", f"no heartbeat from its worker for {self.silence:g} s")
+        return len(jobs)
+
+    async def overdue(self) -> int:
+        """Send again the dispatches that seem lost; returns how many were sent."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.dispatch_timeout)
+        jobs = await self.machine.store.jobs.find(
+            {"status": {"$in": ACTIVE}, "waiting_since": {"$lt": cutoff}}).to_list()
+        drained: dict[str, bool] = {}
+        sent = 0
+        for job in jobs:
+            region = job["region"]
+            if region not in drained:
+                drained[region] = await self.presence.waiting(region) == 0
+            task = next((t for t in job["tasks"].values()
+                         if t["status"] == int(Status.QUEUED) and t["dispatched"]), None)
+            if drained[region] and task is not None:
+                sent += await self.machine.resend(job, task["id"])
+        return sent
 
     async def stop(self, grace: float) -> None:
         del grace
@@ -41,3 +122,4 @@ class Sweeper:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.presence.close()

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from services.worker.control import ControlListener
-from services.worker.runner import TaskRunner, worker_identity
+from services.worker.runner import TaskRunner, remove_orphaned_scratch, worker_identity
 from shared.consumer import Consuming
 from shared.errors import ConfigError
 from shared.runtime import Resources, run_service, serve_consumers
@@ -32,15 +32,18 @@ async def serve(
         runner = TaskRunner(broker.publisher, resources.need_objects(), settings,
                             worker_identity())
         return [
-            ControlListener(broker.channel, broker.topology, runner.on_control),
+            ControlListener(broker.channel, broker.topology, runner.worker_id,
+                            runner.on_control),
             # Tasks ack when they start, so the prefetch alone would not bound how many
             # run at once: the consumer pauses at the limit instead.
             broker.consumer(tasks_queue(region), runner.on_task,
                             limit=settings.worker_concurrency),
         ]
 
-    # Prefetch equals concurrency: a worker holds only tasks it is running, so a slow worker
-    # never sits on work that an idle one could take.
+    # What workers killed on this machine left behind (their tools' scratch files).
+    await asyncio.to_thread(remove_orphaned_scratch, settings.scratch_dir)
+    # The task consumer asks for no more deliveries than its free slots: a worker holds only
+    # tasks it is running, so a slow worker never sits on work that an idle one could take.
     await serve_consumers(
         settings, "worker", port=settings.worker_port, prefetch=settings.worker_concurrency,
         wire=wire, use_objects=True, stop=stop, ready=ready,

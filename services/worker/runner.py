@@ -6,11 +6,17 @@ the channel and run the task twice. From then on the worker sends a heartbeat ev
 seconds; if they stop (the worker died or froze), the scheduler's sweeper tries the task
 again as a new attempt. On SIGTERM a task still running after the grace period is handed
 back at once (reported as a retryable failure); a user's stop cancels it within a moment.
-A credential never reaches an event or a log line."""
+A credential never reaches an event or a log line.
+
+Delivery is at least once, and the scheduler sends a dispatch again when it seems lost, so
+one attempt may arrive twice: a worker runs an attempt once (it remembers the attempts it
+started), and the scheduler stops, without a word, a second start elsewhere that it did not
+accept (a `CancelTask` naming this worker)."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import shutil
@@ -45,8 +51,11 @@ from shared.topology import EVENTS_EXCHANGE
 
 log = structlog.get_logger(__name__)
 TaskKey = tuple[str, int]
+AttemptKey = tuple[str, int, int]
 STOPPED_MEMORY = 600.0
+STARTED_MEMORY = 10_000  # attempts remembered as started here, newest kept
 # How a tool fails on purpose; a lost broker connection counts as passing trouble too.
+SCRATCH_PREFIX = "conveyor-w"
 TOOL_FAILURES: tuple[type[BaseException], ...] = (
     PermanentError, TransientError, *CONNECTION_ERRORS,
 )
@@ -67,6 +76,8 @@ class TaskRunner:
         self.worker_id = worker_id
         self._running: dict[TaskKey, tuple[int, asyncio.Task[None]]] = {}  # (attempt, run)
         self._stopped: set[TaskKey] = set()
+        self._refused: set[TaskKey] = set()  # starts the scheduler did not accept
+        self._started: collections.OrderedDict[AttemptKey, None] = collections.OrderedDict()
         # Jobs stopped lately (when, and each task's attempt then): a task of the stopped
         # run still queued is not run when it arrives; one of a later run is.
         self._stopped_jobs: dict[str, tuple[float, dict[int, int]]] = {}
@@ -81,16 +92,27 @@ class TaskRunner:
         if self._of_stopped_run(task):
             await self._failed(task, "Cancelled", "the job was stopped", secrets)
             return
+        attempt_key = (task.job_id, task.task_id, task.attempt)
+        if attempt_key in self._started:
+            log.info("duplicate dispatch refused: this attempt already started here")
+            return
         parameters = await self._parameters(task, secrets)
         if parameters is None:
             return
-        await self.publisher.publish(EVENTS_EXCHANGE, "task.started", TaskStarted(
-            job_id=task.job_id, task_id=task.task_id, attempt=task.attempt,
-            worker_id=self.worker_id,
-        ))
-        await delivery.ack_now()
+        self._started[attempt_key] = None
+        try:
+            await self.publisher.publish(EVENTS_EXCHANGE, "task.started", TaskStarted(
+                job_id=task.job_id, task_id=task.task_id, attempt=task.attempt,
+                worker_id=self.worker_id,
+            ))
+            await delivery.ack_now()
+        except BaseException:
+            del self._started[attempt_key]  # not started: its redelivery may run here
+            raise
+        while len(self._started) > STARTED_MEMORY:
+            self._started.popitem(last=False)
         scratch = Path(await asyncio.to_thread(
-            tempfile.mkdtemp, prefix=f"conveyor-{task.job_id}-{task.task_id}-",
+            tempfile.mkdtemp, prefix=scratch_prefix(task.job_id, task.task_id),
             dir=self.settings.scratch_dir or None,
         ))
         context = ToolContext(
@@ -109,6 +131,7 @@ class TaskRunner:
             await asyncio.shield(context.close())
             self._running.pop(key, None)
             self._stopped.discard(key)
+            self._refused.discard(key)
             await asyncio.to_thread(shutil.rmtree, scratch, True)
 
     def _of_stopped_run(self, task: TaskDispatch) -> bool:
@@ -137,6 +160,9 @@ class TaskRunner:
         try:
             await run
         except asyncio.CancelledError:
+            if key in self._refused and not _current_task_cancelling():
+                log.warning("start not accepted by the scheduler; stopped without a report")
+                return
             if key in self._stopped and not _current_task_cancelling():
                 log.info("task stopped by request")
                 await self._failed(task, "Cancelled", "stopped on request", secrets)
@@ -178,6 +204,9 @@ class TaskRunner:
         message = delivery.message
         if not isinstance(message, CancelTask):
             return
+        if message.worker_id is not None:
+            self._refuse(message)
+            return
         now = time.monotonic()
         self._stopped_jobs = {job: stopped for job, stopped in self._stopped_jobs.items()
                               if now - stopped[0] < STOPPED_MEMORY}
@@ -187,6 +216,16 @@ class TaskRunner:
                     and attempt <= message.attempts.get(key[1], 1 << 62):
                 # (A late stop of an earlier run leaves a later run's attempt alone.)
                 self._stopped.add(key)
+                run.cancel()
+
+    def _refuse(self, message: CancelTask) -> None:
+        """Stop the named attempts if they run here (and only here); nothing is reported, as
+        the scheduler did not accept them."""
+        if message.worker_id != self.worker_id:
+            return
+        for key, (attempt, run) in list(self._running.items()):
+            if key[0] == message.job_id and message.attempts.get(key[1]) == attempt:
+                self._refused.add(key)
                 run.cancel()
 
     async def _failed(
@@ -199,6 +238,38 @@ class TaskRunner:
             error=TaskError(error_class=error_class, message=shown), retryable=retryable,
         ), within=self.settings.task_silence_seconds)
         log.warning("task failed", error_class=error_class, error=shown)
+
+
+def scratch_prefix(job_id: str, task_id: int) -> str:
+    """Names a task's scratch directory after this process, so that a worker starting later
+    can tell the directories of a worker that died (see `remove_orphaned_scratch`)."""
+    return f"{SCRATCH_PREFIX}{os.getpid()}-{job_id}-{task_id}-"
+
+
+def remove_orphaned_scratch(scratch_dir: str | None) -> int:
+    """Remove the scratch directories left by workers that no longer run (killed, or lost
+    with their machine); returns how many. Directories of live workers are left alone."""
+    base = Path(scratch_dir or tempfile.gettempdir())
+    removed = 0
+    for path in base.glob(f"{SCRATCH_PREFIX}*"):
+        pid = path.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or not path.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    if removed:
+        log.info("removed scratch directories of workers that died", count=removed)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _current_task_cancelling() -> bool:
