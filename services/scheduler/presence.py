@@ -36,7 +36,13 @@ class Presence:
             return None
 
     async def worker_alive(self, worker_id: str) -> bool:
-        return await self._ask(worker_queue(worker_id)) is not None
+        try:
+            return await self._ask(worker_queue(worker_id)) is not None
+        except aiormq.exceptions.ChannelLockedResource:
+            # Some brokers refuse even a passive look at another connection's exclusive
+            # queue: the refusal proves the queue, and so its worker, is there.
+            self._channel = None
+            return True
 
     async def waiting(self, region: str) -> int:
         """Dispatches ready in the region's queue (not those a worker holds)."""
