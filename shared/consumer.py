@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ from shared.broker import CONNECTION_ERRORS, Publisher, build_message
 from shared.errors import MessageError, PermanentError, Retry, TransientError
 from shared.messages import Message, decode
 from shared.outage import STORE_DOWN, Outage
-from shared.subscription import Subscription
 from shared.topology import (
     ATTEMPT_HEADER,
     DEAD_AT_HEADER,
@@ -68,9 +66,9 @@ class RetryPolicy:
 
 @dataclass
 class Delivery:
-    """A decoded message. A handler that must not hold the delivery for long (a task that
-    may outlast the broker's consumer timeout) acks it early with `ack_now()`; the consumer
-    then leaves settling to the handler."""
+    """A decoded message. A handler that settles it some other way first (a worker that
+    reported its task handed back) acks it with `ack_now()`; the consumer then leaves
+    settling to the handler."""
 
     message: Message
     attempt: int
@@ -92,11 +90,9 @@ def _reason_text(exc: BaseException) -> str:
 
 
 class Consumer:
-    """Runs `handler` for each message of one queue, each in a task this consumer owns.
-
-    With a `limit`, at most that many handlers run at once even when they ack early: the
-    subscription asks for no more than the free slots (see `shared.subscription`). With an
-    `outage`, a handler that finds the store down waits for it instead of failing."""
+    """Runs `handler` for each message of one queue, each in a task this consumer owns; the
+    channel's prefetch bounds how many run at once. With an `outage`, a handler that finds
+    the store down waits for it instead of failing."""
 
     def __init__(
         self,
@@ -105,7 +101,6 @@ class Consumer:
         queue: str,
         handler: Handler,
         policy: RetryPolicy,
-        limit: int | None = None,
         outage: Outage | None = None,
     ) -> None:
         self.channel = channel
@@ -113,74 +108,36 @@ class Consumer:
         self.queue = queue  # unprefixed
         self.handler = handler
         self.policy = policy
-        self.limit = limit
         self.outage = outage
         self._queue: AbstractQueue | None = None
-        self._subscription: Subscription | None = None
         self._tag: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        # Deliveries that came while every slot was taken: run as slots free, in order.
-        self._waiting: collections.deque[AbstractIncomingMessage] = collections.deque()
         self._stopping = False
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks) + len(self._waiting)
+        return len(self._tasks)
 
     async def start(self) -> None:
         name = self.publisher.topology.name(self.queue)
         self._queue = await self.channel.get_queue(name, ensure=True)
-        if self.limit is None:
-            self._tag = await self._queue.consume(self._on_message)
-            return
-        self._subscription = Subscription(self.channel, self._queue, self._on_message,
-                                          self._free_slots)
-        self._subscription.adjust()
-
-    def _free_slots(self) -> int:
-        if self.limit is None or self._stopping or self._waiting:
-            return 0
-        return self.limit - len(self._tasks)
+        self._tag = await self._queue.consume(self._on_message)
 
     async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
         if self._stopping:
             await incoming.nack(requeue=True)  # arrived as consuming stopped: hand it back
             return
-        if self.limit is not None and len(self._tasks) >= self.limit:
-            self._waiting.append(incoming)
-        else:
-            self._run(incoming)
-        if self._subscription is not None and self._free_slots() <= 0:
-            self._subscription.adjust()
-
-    def _run(self, incoming: AbstractIncomingMessage) -> None:
         task = asyncio.create_task(self._handle(incoming))
         self._tasks.add(task)
-        task.add_done_callback(self._ended)
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        while self._waiting and not self._stopping and (
-                self.limit is None or len(self._tasks) < self.limit):
-            incoming = self._waiting.popleft()
-            if not incoming.channel.is_closed:  # else the broker has given it to another
-                self._run(incoming)
-        if self._subscription is not None:
-            self._subscription.adjust()
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self, grace: float) -> None:
         """Stop taking deliveries, let running handlers finish within `grace` seconds, then
         cancel the rest so that their messages go back to the queue at once."""
         self._stopping = True
-        if self._subscription is not None:
-            await self._subscription.close()
-        elif self._queue is not None and self._tag is not None:
+        if self._queue is not None and self._tag is not None:
             tag, self._tag = self._tag, None
             await self._queue.cancel(tag)
-        while self._waiting:
-            incoming = self._waiting.popleft()
-            if not incoming.channel.is_closed:
-                await incoming.nack(requeue=True)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
@@ -196,6 +153,11 @@ class Consumer:
         except asyncio.CancelledError:
             raise
         except Exception:
+            if incoming.channel.is_closed:
+                # The broker took the delivery back when its channel closed (a broker
+                # restart, or a consumer timeout); its redelivery is a known duplicate.
+                log.info("delivery already handed back by the broker; not settled here")
+                return
             # Settling failed (the broker went away mid-retry or mid-dead-letter): leave the
             # message unacked; the broker redelivers it when the channel closes.
             log.exception("could not settle message; it will be redelivered")

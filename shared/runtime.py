@@ -60,10 +60,8 @@ class Broker:
     topology: Topology
     policy: RetryPolicy
 
-    def consumer(self, queue: str, handler: Handler, limit: int | None = None,
-                 outage: Outage | None = None) -> Consumer:
-        return Consumer(self.channel, self.publisher, queue, handler, self.policy, limit,
-                        outage)
+    def consumer(self, queue: str, handler: Handler, outage: Outage | None = None) -> Consumer:
+        return Consumer(self.channel, self.publisher, queue, handler, self.policy, outage)
 
     def batch_consumer(
         self, queue: str, handler: BatchHandler, *, max_batch: int, max_wait: float,

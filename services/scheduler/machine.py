@@ -5,7 +5,6 @@ or a second scheduler replica changes nothing it should not."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -83,7 +82,8 @@ class Machine:
                  task_path(task_id, "dispatched"): 0,
                  task_path(task_id, "attempt"): task["attempt"]},
                 {task_path(task_id, "dispatched"): 1, task_path(task_id, "attempt"): attempt,
-                 "waiting_since": datetime.now(UTC) + timedelta(seconds=delay)},
+                 "dispatch_delay": delay},
+                stamp=("waiting_since",),
             )
             if claimed is None:
                 return  # another delivery or replica got there first
@@ -263,7 +263,7 @@ class Machine:
             {"_id": job["_id"], "waiting_since": job["waiting_since"],
              task_path(task_id, "status"): int(Status.QUEUED),
              task_path(task_id, "dispatched"): 1, task_path(task_id, "attempt"): task["attempt"]},
-            {"waiting_since": datetime.now(UTC)},
+            {"dispatch_delay": 0}, stamp=("waiting_since",),
         )
         if rearmed is None:
             return False

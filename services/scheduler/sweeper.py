@@ -102,11 +102,17 @@ class Sweeper:
     async def overdue(self) -> int:
         """Send again the dispatches that seem lost; returns how many were sent."""
         cutoff = datetime.now(UTC) - timedelta(seconds=self.dispatch_timeout)
-        jobs = await self.machine.store.jobs.find(
-            {"status": {"$in": ACTIVE}, "waiting_since": {"$lt": cutoff}}).to_list()
+        jobs = []
+        for status in ACTIVE:  # one equality each: nx-27017 answers `$in` with a range wrongly
+            jobs += await self.machine.store.jobs.find(
+                {"status": status, "waiting_since": {"$lt": cutoff}}).to_list()
         drained: dict[str, bool] = {}
         sent = 0
         for job in jobs:
+            since: datetime = job["waiting_since"]
+            since = since if since.tzinfo else since.replace(tzinfo=UTC)
+            if since + timedelta(seconds=job.get("dispatch_delay") or 0) >= cutoff:
+                continue  # a retry's dispatch, still waiting out its backoff
             region = job["region"]
             if region not in drained:
                 drained[region] = await self.presence.waiting(region) == 0

@@ -34,16 +34,15 @@ async def serve(
         return [
             ControlListener(broker.channel, broker.topology, runner.worker_id,
                             runner.on_control),
-            # Tasks ack when they start, so the prefetch alone would not bound how many
-            # run at once: the consumer pauses at the limit instead.
-            broker.consumer(tasks_queue(region), runner.on_task,
-                            limit=settings.worker_concurrency),
+            broker.consumer(tasks_queue(region), runner.on_task),
         ]
 
     # What workers killed on this machine left behind (their tools' scratch files).
     await asyncio.to_thread(remove_orphaned_scratch, settings.scratch_dir)
-    # The task consumer asks for no more deliveries than its free slots: a worker holds only
-    # tasks it is running, so a slow worker never sits on work that an idle one could take.
+    # Prefetch equals concurrency and a task's delivery is acked when the task ends: the
+    # broker never hands a worker more than it can run (so a worker never has to hand one
+    # back, which would count against the queue's delivery limit), and a slow worker never
+    # sits on work that an idle one could take.
     await serve_consumers(
         settings, "worker", port=settings.worker_port, prefetch=settings.worker_concurrency,
         wire=wire, use_objects=True, stop=stop, ready=ready,

@@ -1,17 +1,19 @@
 """Runs one task delivery.
 
-The delivery is acked as soon as the start is reported, not when the tool ends: a tool may
-run longer than RabbitMQ's consumer timeout (30 min by default), which would otherwise close
-the channel and run the task twice. From then on the worker sends a heartbeat every few
-seconds; if they stop (the worker died or froze), the scheduler's sweeper tries the task
-again as a new attempt. On SIGTERM a task still running after the grace period is handed
-back at once (reported as a retryable failure); a user's stop cancels it within a moment.
-A credential never reaches an event or a log line.
+The delivery is acked when the task ends, so the prefetch (the worker's concurrency) bounds
+what the broker hands a worker: it never takes more than it can run. While the tool runs the
+worker sends a heartbeat every few seconds; if they stop (the worker froze), or the worker's
+control queue vanishes (it died), the scheduler tries the task again as a new attempt. On
+SIGTERM a task still running after the grace period is handed back at once (reported as a
+retryable failure, and acked); a user's stop cancels it within a moment. A credential never
+reaches an event or a log line.
 
-Delivery is at least once, and the scheduler sends a dispatch again when it seems lost, so
-one attempt may arrive twice: a worker runs an attempt once (it remembers the attempts it
-started), and the scheduler stops, without a word, a second start elsewhere that it did not
-accept (a `CancelTask` naming this worker)."""
+Delivery is at least once: a tool that outlasts the broker's consumer timeout (30 min by
+default; raise it for long tools) has its channel closed and its delivery redelivered, a
+broker restart returns what was unacked, and the scheduler sends a dispatch again when it
+seems lost. So one attempt may arrive twice: a worker runs an attempt once (it remembers the
+attempts it started and acks a second copy at once), and the scheduler stops, without a word,
+a second start elsewhere that it did not accept (a `CancelTask` naming this worker)."""
 
 from __future__ import annotations
 
@@ -105,7 +107,6 @@ class TaskRunner:
                 job_id=task.job_id, task_id=task.task_id, attempt=task.attempt,
                 worker_id=self.worker_id,
             ))
-            await delivery.ack_now()
         except BaseException:
             del self._started[attempt_key]  # not started: its redelivery may run here
             raise
@@ -125,7 +126,7 @@ class TaskRunner:
         self._running[key] = (task.attempt, run)
         heartbeat = asyncio.create_task(self._heartbeat(context))
         try:
-            await self._finish(task, context, run, secrets)
+            await self._finish(delivery, context, run, secrets)
         finally:
             heartbeat.cancel()
             await asyncio.shield(context.close())
@@ -154,8 +155,10 @@ class TaskRunner:
             await self._failed(task, "InvalidParameters", problems, secrets)
             return None
 
-    async def _finish(self, task: TaskDispatch, context: ToolContext,
+    async def _finish(self, delivery: Delivery, context: ToolContext,
                       run: asyncio.Task[None], secrets: list[str]) -> None:
+        task = delivery.message
+        assert isinstance(task, TaskDispatch)
         key = (task.job_id, task.task_id)
         try:
             await run
@@ -169,10 +172,7 @@ class TaskRunner:
                 return
             # Shutdown past the grace period: hand the task back now, not after a timeout.
             run.cancel()
-            await asyncio.shield(self._failed(
-                task, "WorkerStopped", "the worker stopped before the task ended", secrets,
-                retryable=True,
-            ))
+            await asyncio.shield(self._hand_back(delivery, secrets))
             raise
         except TOOL_FAILURES as exc:
             await context.log(f"failed: {exc}", level="error")
@@ -192,6 +192,14 @@ class TaskRunner:
             outputs=context.outputs, result=context.result, metrics=context.metrics,
         ), within=self.settings.task_silence_seconds)
         log.info("task succeeded", outputs=len(context.outputs))
+
+    async def _hand_back(self, delivery: Delivery, secrets: list[str]) -> None:
+        """The scheduler retries a task reported stopped with its worker; the delivery is
+        then settled, so that it does not come back as a second copy of this attempt."""
+        assert isinstance(delivery.message, TaskDispatch)
+        await self._failed(delivery.message, "WorkerStopped",
+                           "the worker stopped before the task ended", secrets, retryable=True)
+        await delivery.ack_now()
 
     async def _heartbeat(self, context: ToolContext) -> None:
         while True:

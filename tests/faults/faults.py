@@ -28,7 +28,7 @@ from shared.broker import open_amqp
 from shared.jobs import Status
 from shared.settings import Settings
 from shared.store import open_store
-from shared.topology import EVENTS_EXCHANGE, SCHEDULER_JOBS, dead_queue, tasks_queue
+from shared.topology import EVENTS_EXCHANGE, Topology, dead_queue
 
 
 def _node_port(servers: LocalServers) -> int:
@@ -132,7 +132,7 @@ async def dead_letter_counts(settings: Settings) -> dict[str, int]:
     counts: dict[str, int] = {}
     async with open_amqp(settings, "test-dead-count") as connection:
         channel = await connection.channel()
-        for queue in [SCHEDULER_JOBS, *(tasks_queue(r) for r in settings.regions)]:
+        for queue in Topology(settings.amqp_prefix, tuple(settings.regions)).consumed_queues:
             declared = await channel.declare_queue(
                 f"{settings.amqp_prefix}{dead_queue(queue)}", passive=True)
             counts[dead_queue(queue)] = declared.declaration_result.message_count or 0
@@ -149,19 +149,22 @@ async def job_outcomes(settings: Settings) -> Counter[str]:
     return outcomes
 
 
-async def wait_all_final(settings: Settings, count: int, within: float) -> float:
-    """Seconds until `count` jobs are final; fails with what is left after `within`."""
+FINAL = [int(s) for s in Status if s.is_final]
+
+
+async def wait_jobs(settings: Settings, count: int, within: float,
+                    statuses: list[int] = FINAL) -> float:
+    """Seconds until `count` jobs have one of `statuses` (default: final); fails with some
+    of those left after `within`."""
     loop = asyncio.get_running_loop()
     began = loop.time()
     async with open_store(settings, "test") as store:
         while True:
-            final = await store.jobs.count_documents(
-                {"status": {"$in": [int(s) for s in Status if s.is_final]}})
-            if final >= count:
+            done = await store.jobs.count_documents({"status": {"$in": statuses}})
+            if done >= count:
                 return loop.time() - began
             if loop.time() - began > within:
-                stuck = await store.jobs.find(
-                    {"status": {"$nin": [int(s) for s in Status if s.is_final]}}).to_list(5)
-                raise AssertionError(f"{count - final} jobs not final after {within:g} s, "
-                                     f"e.g. {stuck}")
+                left = await store.jobs.find({"status": {"$nin": statuses}}).to_list(5)
+                raise AssertionError(f"{count - done} jobs short after {within:g} s, "
+                                     f"e.g. {left}")
             await asyncio.sleep(0.5)

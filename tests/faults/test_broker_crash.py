@@ -6,22 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.dev.servers import LocalServers
+from shared.jobs import Status
+from shared.messages import JobSubmitted
+from shared.runtime import open_broker
+from shared.topology import JOBS_EXCHANGE
 from tests.conftest import SettingsFactory
-from tests.faults.conftest import private_url
+from tests.faults.conftest import private_url, worker_process
 from tests.faults.faults import (
     count_successes,
     dead_letter_counts,
     job_outcomes,
     kill_broker_node,
     start_broker_node,
-    wait_all_final,
+    wait_jobs,
 )
-from tests.platform import backend, gateway_for, submit
+from tests.platform import backend, gateway_for, make_account, submit
 
 JOBS = 300
 SUBMIT_SECONDS = 30.0
@@ -60,7 +65,7 @@ async def test_jobs_submitted_across_a_broker_crash_all_complete_once(
         await _outage(private_broker, how, down=18.0)
         back = time.monotonic()
         await submitting
-        await wait_all_final(settings, JOBS, within=60.0 - (time.monotonic() - back))
+        await wait_jobs(settings, JOBS, within=60.0 - (time.monotonic() - back))
         recovered = time.monotonic() - back
         await asyncio.sleep(1.0)  # late duplicates, if any, would be counted meanwhile
         outcomes = await job_outcomes(settings)
@@ -71,3 +76,35 @@ async def test_jobs_submitted_across_a_broker_crash_all_complete_once(
     assert len(successes) == 2 * JOBS
     assert max(successes.values()) == 1, [k for k, n in successes.items() if n > 1]
     print(f"broker {how} 18 s: {JOBS} jobs completed {recovered:.1f} s after its return")
+
+
+@pytest.mark.timeout(400)
+async def test_a_backlog_survives_a_fleet_restarted_twice_while_it_drains(
+    private_broker: LocalServers, settings_factory: SettingsFactory, tmp_path: Path,
+) -> None:
+    """1,000 jobs queued while no worker runs; the fleet (two worker processes) then stopped
+    with SIGTERM and started again twice while it drains, as a rolling deploy does."""
+    settings = settings_factory(**FAST, amqp_url=private_url(private_broker))
+    account = await make_account(settings)
+    backlog = 1000
+    async with backend(settings, workers=0, logger=False):
+        async with open_broker(settings, "producer", 1) as broker:
+            await broker.publisher.publish_many(
+                (JOBS_EXCHANGE, "job.submitted", JobSubmitted.model_validate(
+                    {"job_id": f"backlog{index:05d}", "organization_id": account.organization_id,
+                     "spec": TWO_TASKS}))
+                for index in range(backlog))
+        await wait_jobs(settings, backlog, within=60, statuses=[int(Status.QUEUED)])
+        for fleet in range(3):
+            async with worker_process(settings, tmp_path / f"a{fleet}.log"), \
+                    worker_process(settings, tmp_path / f"b{fleet}.log"):
+                if fleet < 2:  # a restart while jobs are running: both workers get SIGTERM
+                    await wait_jobs(settings, (fleet + 1) * backlog // 3, within=120)
+                else:
+                    drained = await wait_jobs(settings, backlog, within=180)
+        outcomes = await job_outcomes(settings)
+        dead = await dead_letter_counts(settings)
+    assert outcomes["Completed"] == backlog, outcomes
+    assert sum(dead.values()) == 0, dead
+    print(f"backlog of {backlog} jobs: drained {drained:.1f} s after the second restart, "
+          f"{outcomes['extra attempts']} tasks handed back by a stopping worker and retried")

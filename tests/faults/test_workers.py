@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from services.dev.servers import LocalServers
@@ -169,3 +170,41 @@ async def test_task_longer_than_the_consumer_timeout_runs_once(
     assert done["tasks"][0]["attempts"] == 1
     assert "could not settle" not in log
     assert log.count('"event": "task succeeded"') == 1
+
+
+async def test_a_killed_workers_task_is_retried_within_seconds_and_its_scratch_removed(
+    settings_factory: SettingsFactory, aiohttp_client: Any, tmp_path: Path,
+) -> None:
+    """With the default 60 s silence rule: the broker drops the dead worker's control queue
+    at once, and the scheduler gives its task up within `worker_lost_seconds`."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    settings = settings_factory(heartbeat_seconds=0.5, scratch_dir=str(scratch))
+    assert settings.task_silence_seconds == 60
+    client, account = await gateway_for(settings, aiohttp_client)
+    async with backend(settings, workers=0, logger=False):
+        async with worker_process(settings, tmp_path / "doomed.log") as doomed:
+            job = await submit(client, account, {"tasks": [
+                {"tool": "debug:sleep", "parameters": {"seconds": 2}}]})
+            await wait_running(client, account, job["id"])
+            deadline = time.monotonic() + 5
+            while not (left_behind := list(scratch.glob(f"conveyor-w{doomed.pid}-*"))):
+                assert time.monotonic() < deadline, "the task has no scratch directory"
+                await asyncio.sleep(0.05)
+            doomed.process.send_signal(signal.SIGKILL)
+            killed_at = time.monotonic()
+            await wait_exit(doomed, 10)
+        async with worker_process(settings, tmp_path / "rescuer.log"):
+            deadline = killed_at + 10
+            while (task := (await wait_job(client, account, job["id"], statuses={0, 1, 2}))[
+                    "tasks"][0])["attempts"] < 2:
+                assert time.monotonic() < deadline, f"not retried within 10 s: {task}"
+                await asyncio.sleep(0.1)
+            retried_after = time.monotonic() - killed_at
+            done = await wait_job(client, account, job["id"], within=30)
+            leftovers = [p for p in left_behind if p.exists()]
+    assert leftovers == []
+    assert done["status_text"] == "Completed"
+    assert done["tasks"][0]["attempts"] == 2
+    assert "disconnected from the broker" in task["error"]["message"], task
+    print(f"killed worker: its task retried {retried_after:.1f} s after SIGKILL (silence 60 s)")

@@ -166,3 +166,4 @@ async def test_stop_hands_back_unfinished_work_at_once(broker: Broker) -> None:
     await consumer.stop(grace=0.2)
     message = await wait_for_message(broker, SCHEDULER_JOBS, within=5)
     assert message.redelivered
+

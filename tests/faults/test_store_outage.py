@@ -1,0 +1,62 @@
+"""The store killed for longer than a message's attempts last: the scheduler and the logger
+hold their messages until it answers again, then carry on; nothing is dead-lettered and no
+task runs twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SettingsFactory
+from tests.faults.faults import (
+    StoreProcess,
+    count_successes,
+    dead_letter_counts,
+    job_outcomes,
+    store_process,
+    wait_jobs,
+)
+from tests.platform import backend, gateway_for, submit, wait_job
+
+JOBS = 20
+
+
+@pytest.fixture
+async def private_store(tmp_path: Path) -> AsyncIterator[StoreProcess]:
+    """Set up before `settings_factory`, so it still runs when that cleans up."""
+    async with store_process(tmp_path / "store") as store:
+        yield store
+
+
+@pytest.mark.timeout(240)
+async def test_a_store_outage_holds_messages_and_loses_nothing(
+    private_store: StoreProcess, settings_factory: SettingsFactory, aiohttp_client: Any,
+) -> None:
+    # Three attempts with short pauses: without holding, the events are dead-lettered within
+    # about 16 s of the outage (three server-selection timeouts of 5 s).
+    settings = settings_factory(heartbeat_seconds=0.5, mongo_url=private_store.url,
+                                max_attempts=3)
+    client, account = await gateway_for(settings, aiohttp_client)
+    task = {"tool": "debug:sleep", "parameters": {"seconds": 1}}
+    async with backend(settings, workers=2), count_successes(settings) as successes:
+        jobs = [await submit(client, account, {"tasks": [task, task]}) for _ in range(JOBS)]
+        await wait_job(client, account, jobs[0]["id"], statuses={1, 2})
+        await private_store.kill()
+        await asyncio.sleep(25)  # the outage itself
+        await private_store.start()
+        back = time.monotonic()
+        await wait_jobs(settings, JOBS, within=90)
+        recovered = time.monotonic() - back
+        await asyncio.sleep(1.0)  # late duplicates, if any, would be counted meanwhile
+        outcomes = await job_outcomes(settings)
+        dead = await dead_letter_counts(settings)
+    assert outcomes["Completed"] == JOBS, outcomes
+    assert outcomes["extra attempts"] == 0, outcomes
+    assert sum(dead.values()) == 0, dead
+    assert max(successes.values()) == 1, [k for k, n in successes.items() if n > 1]
+    print(f"store outage 25 s: {JOBS} jobs completed {recovered:.1f} s after its return")

@@ -1,0 +1,35 @@
+"""Waiting out a dependency: one prober at a time, every waiter let go by one answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shared.outage import Outage
+
+
+async def test_waiters_share_one_prober_and_all_go_when_it_answers() -> None:
+    calls = 0
+
+    async def probe() -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 4:
+            raise ConnectionError("still down")
+
+    outage = Outage("store", probe, max_pause=0.02, first_pause=0.01)
+    await asyncio.wait_for(asyncio.gather(
+        *(outage.wait_until_up(ConnectionError("down")) for _ in range(5))), 5)
+    assert calls == 4  # the waiters behind the first did not probe again
+
+
+async def test_a_new_outage_after_recovery_is_probed_again() -> None:
+    answers = [False, True, False, True]
+
+    async def probe() -> None:
+        if not answers.pop(0):
+            raise ConnectionError("down")
+
+    outage = Outage("store", probe, max_pause=0.01, first_pause=0.01)
+    await asyncio.wait_for(outage.wait_until_up(ConnectionError("down")), 5)
+    await asyncio.wait_for(outage.wait_until_up(ConnectionError("down again")), 5)
+    assert answers == []
