@@ -22,7 +22,13 @@ from shared.netguard import (
     GuardedResolver,
     check_url,
 )
-from shared.toolspecs import Credentials, StorageGet, StoragePut, split_s3_url
+from shared.toolspecs import (
+    Credentials,
+    StorageGet,
+    StoragePut,
+    check_workspace_path,
+    split_s3_url,
+)
 
 MAX_REDIRECTS = 5
 CHUNK = 1024 * 1024
@@ -71,8 +77,21 @@ def default_name(source: str) -> str:
     return name if name not in {"", ".", ".."} else "download"
 
 
+def workspace_name(parameters: StorageGet) -> str:
+    """Where `storage:get` puts its file: `destination`, else the source's file name, which
+    (decoded from the URL) must make a valid workspace path too."""
+    if parameters.destination is not None:
+        return parameters.destination
+    name = default_name(parameters.source)
+    try:
+        return check_workspace_path(name)
+    except ValueError as exc:
+        raise ToolError(f"parameters.source: its file name {name!r} {exc}; give a "
+                        "destination") from None
+
+
 async def storage_get(context: ToolContext, parameters: StorageGet) -> None:
-    name = parameters.destination or default_name(parameters.source)
+    name = workspace_name(parameters)
     key = context.workspace + name
     shown = context.redact(parameters.source)
     await context.log(f"fetching {shown} into the workspace as {name}")
