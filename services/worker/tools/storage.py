@@ -13,7 +13,13 @@ import aiohttp
 from yarl import URL
 
 from services.worker.context import ToolContext, ToolError
-from services.worker.tools.s3access import S3Location, copy_object, list_keys, locate
+from services.worker.tools.s3access import (
+    S3Location,
+    clear_leftovers,
+    copy_object,
+    list_keys,
+    locate,
+)
 from shared.errors import TransientError
 from shared.jobs import output_prefix
 from shared.netguard import (
@@ -95,16 +101,18 @@ async def storage_get(context: ToolContext, parameters: StorageGet) -> None:
     key = context.workspace + name
     shown = context.redact(parameters.source)
     await context.log(f"fetching {shown} into the workspace as {name}")
+    platform = S3Location(context.objects.client, context.objects.bucket, True)
     if parameters.source.startswith("s3://"):
         bucket, source_key = split_s3_url(parameters.source)
         source = await _platform_or_credentials(
             context, bucket, source_key, parameters.credentials, write=False
         )
-        platform = S3Location(context.objects.client, context.objects.bucket, True)
+        await clear_leftovers(context, platform, key)
         size = await copy_object(source, source_key, platform, key)
     else:
         target = context.scratch / "download"
         size = await fetch_http(context, parameters.source, parameters.credentials, target)
+        await clear_leftovers(context, platform, key)
         await context.objects.upload_file(key, target)
     context.add_output(key, size)
     context.count("bytes_in", size)
@@ -232,6 +240,7 @@ async def storage_put(context: ToolContext, parameters: StoragePut) -> None:
         key = prefix if single_key else f"{prefix}{name}"
         if target.client is context.objects.client:
             _check_platform_key(context, bucket, key, write=True)
+        await clear_leftovers(context, target, key)
         size = await copy_object(workspace, context.workspace + name, target, key)
         context.add_output(key, size, None if target.platform else bucket)
         context.count("bytes_out", size)
