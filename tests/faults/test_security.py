@@ -142,12 +142,17 @@ async def test_one_organization_cannot_overwrite_the_shared_samples(
     async with open_objects(settings) as objects, serving(os.urandom(2 * 1024**2)) as url, \
             backend(settings):
         await objects.upload_bytes("samples/hello.txt", sample)  # as `conveyor dev` does
-        for destination in (f"s3://{bucket}/samples/hello.txt", f"s3://{bucket}/samples/"):
+        # Any keys at all: the stand-in accepts them, and the bucket is still the platform's.
+        keys = {"access_key": "made-up", "secret_key": "made-up"}
+        for destination, credentials in ((f"s3://{bucket}/samples/hello.txt", None),
+                                         (f"s3://{bucket}/samples/", None),
+                                         (f"s3://{bucket}/samples/hello.txt", keys)):
+            put_parameters = {"source": "hello.txt", "destination": destination,
+                              "credentials": credentials}
             job = await submit(client, attacker, {"tasks": [
                 {"tool": "storage:get", "parameters": {"source": url,
                                                        "destination": "hello.txt"}},
-                {"tool": "storage:put", "parameters": {"source": "hello.txt",
-                                                       "destination": destination}}]})
+                {"tool": "storage:put", "parameters": put_parameters}]})
             done = await wait_job(client, attacker, job["id"])
             put = done["tasks"][1]
             assert done["status_text"] == "Failed", (destination, done)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from services.worker.annotation.documents import ArchiveError, InputOptions, read_documents
 from services.worker.context import ToolError
 from services.worker.tools.scratch import hide_scratch, without_scratch
 from shared.errors import TransientError
@@ -64,3 +65,12 @@ def test_control_characters_are_named_with_their_position(value: str, code: str)
 def test_printable_unicode_paths_pass() -> None:
     assert check_workspace_path("vidéos/日本/clip 1.mp4") == "vidéos/日本/clip 1.mp4"
     assert Path(check_printable("a b")).name == "a b"
+
+
+@pytest.mark.parametrize("kind", ["ZIP", "TAR", "ARC"])
+def test_an_unreadable_gate_input_is_reported_without_its_path(kind: str, tmp_path: Path) -> None:
+    missing = tmp_path / "scratch-dir" / "input-1"
+    with pytest.raises(ArchiveError) as caught:
+        list(read_documents(missing, InputOptions(type=kind)))
+    assert str(tmp_path) not in str(caught.value)
+    assert "input-1" in str(caught.value)

@@ -72,9 +72,19 @@ async def _platform_or_credentials(
     *, write: bool,
 ) -> S3Location:
     location = await locate(context, bucket, credentials)
-    if location.client is context.objects.client:
+    if location.client is context.objects.client or _platform_bucket(context, bucket,
+                                                                      credentials):
         _check_platform_key(context, bucket, key, write=write)
     return location
+
+
+def _platform_bucket(context: ToolContext, bucket: str, credentials: Credentials | None
+                     ) -> bool:
+    """Whether a location with credentials is still the platform's own bucket: its areas
+    then hold whatever keys are given (a stand-in such as moto accepts any keys at all)."""
+    endpoint = credentials.endpoint if credentials else None
+    return bucket == context.objects.bucket and (
+        not endpoint or endpoint.rstrip("/") == context.settings.s3_endpoint.rstrip("/"))
 
 
 def default_name(source: str) -> str:
