@@ -1,9 +1,9 @@
 """Server-side request forgery guard: outbound HTTP (tool downloads, job notifications, a
-user's own S3 endpoint) may not reach loopback, private, link-local or otherwise reserved
-addresses unless an operator allows it. Checked on every resolved address at connect time
-(an aiohttp resolver, or urllib3 connections for the S3 client), so a name that resolves to
-a public address when first checked and to a private one later (DNS rebinding) is still
-refused; and on every redirect."""
+user's own S3 endpoint) may reach only globally routable addresses unless an operator allows
+more. Checked on every resolved address at connect time (an aiohttp resolver, or urllib3
+connections for the S3 client), so a name that resolves to a public address when first
+checked and to a private one later (DNS rebinding) is still refused; and on every
+redirect."""
 
 from __future__ import annotations
 
@@ -31,18 +31,49 @@ class ForbiddenAddressError(OSError):
     """Raised inside the connector, so aiohttp wraps it; callers look for this cause."""
 
 
+# Not globally routable, from IANA's IPv4 and IPv6 special-purpose address registries (the
+# standard library's lists change between Python releases and missed 100.64.0.0/10 and
+# 2002::/16). Whole blocks are refused even where a registry marks a few addresses global.
+_IPV4_NOT_GLOBAL = tuple(ipaddress.IPv4Network(block) for block in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+    "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+))
+# IPv6 unicast on the internet is 2000::/3, less these blocks inside it: IETF protocol
+# assignments (Teredo, 2001::/32, among them), documentation, 6to4 (2002::/16, which tunnels
+# to any IPv4 address, private ones included).
+_IPV6_GLOBAL = ipaddress.IPv6Network("2000::/3")
+_IPV6_NOT_GLOBAL = tuple(ipaddress.IPv6Network(block) for block in (
+    "2001::/23", "2001:db8::/32", "2002::/16", "3fff::/20",
+))
+# NAT64's well-known prefix reaches the IPv4 address in its last 32 bits.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def forbidden_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-            or ip.is_reserved or ip.is_unspecified)
+    """Whether `address` is anything but a globally routable unicast address: loopback,
+    private, shared (100.64.0.0/10), link-local, unspecified, multicast, reserved,
+    documentation, or an IPv6 form that leads to such an IPv4 address (IPv4-mapped, NAT64)
+    or through a tunnel to any address (6to4, Teredo). Unparseable: forbidden too."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(ip.packed[12:])
+        else:
+            return ip not in _IPV6_GLOBAL or any(ip in block for block in _IPV6_NOT_GLOBAL)
+    return any(ip in block for block in _IPV4_NOT_GLOBAL) or not ip.is_global
 
 
 def refusal(name: str) -> str:
     """Why a destination is refused, and what allows it."""
-    return (f"refusing {name}: a private, loopback or link-local address "
-            "(CONVEYOR_ALLOW_PRIVATE_NETWORKS=true allows it)")
+    return (f"refusing {name}: not a globally routable address (private, loopback, "
+            "link-local, shared, reserved or multicast; "
+            "CONVEYOR_ALLOW_PRIVATE_NETWORKS=true allows it)")
 
 
 def check_url(url: URL, allow_private: bool) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import structlog
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
@@ -17,12 +19,24 @@ from minio.error import MinioException, S3Error
 from shared.errors import DependencyError
 from shared.settings import Settings
 
+log = structlog.get_logger(__name__)
+
 # An upload holds about two copies of each part in flight in memory. Part size 0 lets minio
 # pick the smallest that fits S3's 10,000-part limit: 5 MiB up to ~50 GB objects, so memory
 # stays near 20 MiB for any object below that and grows only as size / 5,000 above it.
 PART_SIZE = 0
 PARALLEL_PARTS = 2
 CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """A multipart upload begun and neither completed nor aborted: its parts take space
+    (and cost) until someone aborts it, e.g. after its uploader was killed."""
+
+    key: str
+    upload_id: str
+    initiated: datetime | None
 
 
 class ObjectStore:
@@ -146,6 +160,59 @@ class ObjectStore:
             await self.delete(key)
         return len(keys)
 
+    def _incomplete_uploads(self, prefix: str) -> list[IncompleteUpload]:
+        """Every incomplete upload under `prefix` (blocking). The minio client has no public
+        call for it, so its own private one is used; S3 pages by the last key and upload id
+        of a page, which is what its Next* markers say."""
+        found: list[IncompleteUpload] = []
+        key_marker: str | None = None
+        upload_marker: str | None = None
+        while True:
+            page = self.client._list_multipart_uploads(
+                self.bucket, prefix=prefix or None, key_marker=key_marker,
+                upload_id_marker=upload_marker)
+            found.extend(IncompleteUpload(upload.object_name, upload.upload_id,
+                                          upload.initiated_time)
+                         for upload in page.uploads
+                         if upload.object_name and upload.upload_id)
+            if not page.is_truncated or not page.uploads:
+                return found
+            key_marker, upload_marker = page.uploads[-1].object_name, page.uploads[-1].upload_id
+
+    async def incomplete_uploads(self, prefix: str = "") -> list[IncompleteUpload]:
+        return await asyncio.to_thread(self._incomplete_uploads, prefix)
+
+    async def _abort_where(self, prefix: str, doomed: Callable[[IncompleteUpload], bool]
+                           ) -> list[IncompleteUpload]:
+        def abort() -> list[IncompleteUpload]:
+            aborted = []
+            for upload in self._incomplete_uploads(prefix):
+                if not doomed(upload):
+                    continue
+                try:
+                    self.client._abort_multipart_upload(self.bucket, upload.key,
+                                                        upload.upload_id)
+                except S3Error as exc:
+                    if exc.code != "NoSuchUpload":  # else someone else aborted it first
+                        raise
+                aborted.append(upload)
+            return aborted
+
+        return await asyncio.to_thread(abort)
+
+    async def abort_uploads_of(self, key: str) -> list[IncompleteUpload]:
+        """Abort every incomplete upload of exactly `key`: what an earlier attempt to write
+        it left behind (a worker killed mid-upload). Returns those aborted."""
+        return await self._abort_where(key, lambda upload: upload.key == key)
+
+    async def abort_stale_uploads(self, older_than: timedelta) -> list[IncompleteUpload]:
+        """Abort the bucket's incomplete uploads begun more than `older_than` ago (an upload
+        still running is younger than that). Returns those aborted. An upload the server
+        gives no start time for counts as stale."""
+        cutoff = datetime.now(UTC) - older_than
+        return await self._abort_where(
+            "", lambda upload: upload.initiated is None or upload.initiated <= cutoff)
+
     async def presigned_put_url(self, key: str, expires: timedelta = timedelta(hours=1)) -> str:
         return await asyncio.to_thread(
             self.client.presigned_put_object, self.bucket, key, expires=expires
@@ -155,6 +222,29 @@ class ObjectStore:
         return await asyncio.to_thread(
             self.client.presigned_get_object, self.bucket, key, expires=expires
         )
+
+
+async def sweep_stale_uploads(store: ObjectStore, settings: Settings) -> int:
+    """Abort the platform bucket's incomplete uploads older than
+    `CONVEYOR_STALE_UPLOAD_HOURS`: those of workers killed mid-upload that no retry cleaned
+    up. Meant for a worker's start and then every hour or so; any worker may run it."""
+    aborted = await store.abort_stale_uploads(timedelta(hours=settings.stale_upload_hours))
+    if aborted:
+        log.info("aborted stale multipart uploads", count=len(aborted),
+                 keys=sorted({upload.key for upload in aborted})[:20])
+    return len(aborted)
+
+
+async def keep_sweeping_stale_uploads(store: ObjectStore, settings: Settings,
+                                      interval: float = 3600.0) -> None:
+    """Sweep now, then every `interval` seconds, until cancelled (a worker owns this task
+    from its start to its shutdown). A failed round is logged; the next one tries again."""
+    while True:
+        try:
+            await sweep_stale_uploads(store, settings)
+        except (MinioException, urllib3.exceptions.HTTPError, OSError):
+            log.warning("sweeping stale multipart uploads failed", exc_info=True)
+        await asyncio.sleep(interval)
 
 
 def make_client(settings: Settings, http: urllib3.PoolManager) -> Minio:

@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=5.0, gt=0, le=600)
     archive_max_bytes: int = Field(default=20 * 1024**3, ge=1024)
     archive_max_entries: int = Field(default=100_000, ge=1)
+    stale_upload_hours: float = Field(
+        default=24.0, gt=0, le=24 * 365, description="incomplete multipart uploads older "
+        "than this are aborted (a worker killed mid-upload leaves one)",
+    )
+    archive_max_ratio: float = Field(
+        default=200.0, ge=1, description="archive:extract refuses archives that unpack to "
+        "more than this many times their own size (beyond the first MiB)",
+    )
     task_silence_seconds: float = Field(
         default=60.0, gt=0, le=86400,
         description="a running task not heard of for this long is retried elsewhere",

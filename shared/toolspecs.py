@@ -21,12 +21,26 @@ from shared.consumer import RetryPolicy
 from shared.jobspec import JobSpec
 
 MAX_PATH = 1024
+# C0 and C1 control characters (NUL among them), DEL, and lone surrogates: an S3 key or a
+# file name with one is cut short, refused, or shown as something else than it is.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def check_printable(value: str) -> str:
+    """`value`, or ValueError naming the first control character in it and where."""
+    found = _UNPRINTABLE.search(value)
+    if found is not None:
+        raise ValueError(f"must not contain control characters (U+{ord(found[0]):04X} at "
+                         f"position {found.start()})")
+    return value
 
 
 def check_workspace_path(value: str, *, glob: bool = False) -> str:
-    """A path inside the job's workspace: relative, with no `..`, and no backslashes."""
+    """A path inside the job's workspace: relative, with no `..`, no backslashes and no
+    control characters."""
     if not value or len(value) > MAX_PATH:
         raise ValueError(f"must be 1-{MAX_PATH} characters")
+    check_printable(value)
     if value.startswith("/") or "\\" in value:
         raise ValueError("must be a relative path inside the job workspace (no leading '/')")
     parts = value.split("/")
@@ -44,6 +58,7 @@ def split_s3_url(url: str) -> tuple[str, str]:
     bucket, _, key = url[len("s3://"):].partition("/")
     if not bucket:
         raise ValueError("names no bucket (s3://bucket/key)")
+    check_printable(url)
     return bucket, key
 
 
@@ -96,7 +111,7 @@ class StorageGet(Params):
                 raise ValueError("must name an object (s3://bucket/key), not a prefix")
         elif not value.startswith(("http://", "https://")):
             raise ValueError("must be an http://, https:// or s3:// URL")
-        return value
+        return check_printable(value)
 
     @field_validator("destination")
     @classmethod

@@ -3,11 +3,18 @@ oversized requests, and credentials that never come back out."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+
+from aiohttp import web
 
 from services.dev.servers import free_port
 from services.gateway.app import create_app
 from services.gateway.routes import ROUTES
+from shared.health import serve_app
+from shared.objects import open_objects
 from tests.conftest import SettingsFactory
 from tests.platform import Account, Client, backend, make_account, submit, wait_job
 
@@ -108,3 +115,53 @@ async def test_credentials_never_come_back_in_answers_errors_or_logs(
         assert password not in text
         assert token not in text
     assert "alice:***@127.0.0.1" in str(done["tasks"][0]["parameters"])
+
+
+@asynccontextmanager
+async def serving(body: bytes) -> AsyncIterator[str]:
+    """An HTTP server on loopback that serves `body` at /file.bin."""
+    app = web.Application()
+
+    async def file(_: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/octet-stream")
+
+    app.router.add_get("/file.bin", file)
+    async with serve_app(app, "127.0.0.1", 0) as port:
+        yield f"http://127.0.0.1:{port}/file.bin"
+
+
+async def test_one_organization_cannot_overwrite_the_shared_samples(
+    settings_factory: SettingsFactory, aiohttp_client: Any
+) -> None:
+    # Private networks are allowed only so that B can fetch its bytes from loopback.
+    settings = settings_factory(logger_port=free_port(), allow_private_networks=True)
+    client: Client = await aiohttp_client(create_app(settings))
+    reader = await make_account(settings, "acme", "alice")
+    attacker = await make_account(settings, "globex", "bob")
+    bucket, sample = settings.s3_bucket, b"Hello from Conveyor!\n"
+    async with open_objects(settings) as objects, serving(os.urandom(2 * 1024**2)) as url, \
+            backend(settings):
+        await objects.upload_bytes("samples/hello.txt", sample)  # as `conveyor dev` does
+        # Any keys at all: the stand-in accepts them, and the bucket is still the platform's.
+        keys = {"access_key": "made-up", "secret_key": "made-up"}
+        for destination, credentials in ((f"s3://{bucket}/samples/hello.txt", None),
+                                         (f"s3://{bucket}/samples/", None),
+                                         (f"s3://{bucket}/samples/hello.txt", keys)):
+            put_parameters = {"source": "hello.txt", "destination": destination,
+                              "credentials": credentials}
+            job = await submit(client, attacker, {"tasks": [
+                {"tool": "storage:get", "parameters": {"source": url,
+                                                       "destination": "hello.txt"}},
+                {"tool": "storage:put", "parameters": put_parameters}]})
+            done = await wait_job(client, attacker, job["id"])
+            put = done["tasks"][1]
+            assert done["status_text"] == "Failed", (destination, done)
+            assert put["attempts"] == 1, put  # permanent: not tried again
+            assert put["error"]["class"] == "ToolError", put
+            assert f"refusing to write {destination}" in put["error"]["message"], put
+            assert "shared by every organization and read-only" in put["error"]["message"]
+        read = await submit(client, reader, {"tasks": [{"tool": "storage:get", "parameters": {
+            "source": f"s3://{bucket}/samples/hello.txt"}}]})
+        assert (await wait_job(client, reader, read["id"]))["status_text"] == "Completed"
+        assert await objects.read_bytes("samples/hello.txt") == sample
+        assert await objects.read_bytes(f"jobs/{read['id']}/hello.txt") == sample

@@ -48,6 +48,14 @@ class ArchiveError(ValueError):
     """The archive cannot be read; the message says which and why."""
 
 
+def _why(error: BaseException) -> str:
+    """The reason, without the file name an OSError's text gives: that is the worker's
+    scratch path, and the message reaches the run's report."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)
+
+
 @dataclass(frozen=True)
 class InputOptions:
     type: str  # "ZIP" | "TAR" | "ARC"
@@ -139,7 +147,7 @@ def _zip(path: Path, options: InputOptions, limit: int) -> Iterator[SourceDocume
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
-        raise ArchiveError(f"{path.name}: not a readable ZIP file ({error})") from None
+        raise ArchiveError(f"{path.name}: not a readable ZIP file ({_why(error)})") from None
     with archive:
         for info in archive.infolist():
             if info.is_dir() or not _wanted(info.filename, options.file_extensions):
@@ -160,7 +168,7 @@ def _tar(path: Path, options: InputOptions, limit: int) -> Iterator[SourceDocume
     try:
         archive = tarfile.open(path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise ArchiveError(f"{path.name}: not a readable TAR file ({error})") from None
+        raise ArchiveError(f"{path.name}: not a readable TAR file ({_why(error)})") from None
     with archive:
         try:
             for info in archive:
@@ -171,7 +179,7 @@ def _tar(path: Path, options: InputOptions, limit: int) -> Iterator[SourceDocume
                 with stream:
                     yield _entry(info.name, stream, info.size, options, limit)
         except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
-            raise ArchiveError(f"{path.name}: corrupt TAR file ({error})") from None
+            raise ArchiveError(f"{path.name}: corrupt TAR file ({_why(error)})") from None
 
 
 def _arc(path: Path, options: InputOptions, limit: int) -> Iterator[SourceDocument]:
@@ -194,7 +202,7 @@ def _arc(path: Path, options: InputOptions, limit: int) -> Iterator[SourceDocume
     except ArcFormatError as error:
         raise ArchiveError(f"{path.name}: {error}") from None
     except OSError as error:
-        raise ArchiveError(f"{path.name}: cannot be read ({error})") from None
+        raise ArchiveError(f"{path.name}: cannot be read ({_why(error)})") from None
 
 
 def read_documents(path: Path, options: InputOptions, *,

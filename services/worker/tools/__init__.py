@@ -3,10 +3,6 @@ the gateway validates a job with the very models the worker parses it with."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Any
-
-from services.worker.context import ToolContext
 from services.worker.tools.annotate import gate_annotate
 from services.worker.tools.debug import debug_fail, debug_log, debug_sleep
 from services.worker.tools.files import archive_extract, file_checksum
@@ -16,11 +12,10 @@ from services.worker.tools.media import (
     media_thumbnail,
     media_transcode,
 )
+from services.worker.tools.scratch import ToolFunction, hiding_scratch
 from services.worker.tools.storage import storage_get, storage_put
 
-ToolFunction = Callable[[ToolContext, Any], Coroutine[Any, Any, None]]
-
-TOOLS: dict[str, ToolFunction] = {
+_TOOLS: dict[str, ToolFunction] = {
     "storage:get": storage_get,
     "storage:put": storage_put,
     "debug:sleep": debug_sleep,
@@ -34,4 +29,6 @@ TOOLS: dict[str, ToolFunction] = {
     "archive:extract": archive_extract,
     "gate:annotate": gate_annotate,
 }
+# No error or log line of a tool shows the worker's scratch directory.
+TOOLS = {name: hiding_scratch(tool) for name, tool in _TOOLS.items()}
 

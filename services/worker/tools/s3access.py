@@ -130,6 +130,23 @@ async def copy_object(source: S3Location, key: str, target: S3Location, target_k
         ) from exc
 
 
+async def clear_leftovers(context: ToolContext, target: S3Location, key: str) -> None:
+    """On a retry, abort the unfinished multipart uploads of `key` that an earlier attempt
+    left (its worker was killed mid-upload): their parts would stay in the bucket for good.
+    Best effort: a bucket whose keys may not list or abort uploads is left as it is."""
+    if context.attempt <= 1:
+        return
+    try:
+        aborted = await target.objects.abort_uploads_of(key)
+    except (S3Error, urllib3.exceptions.HTTPError, OSError) as exc:
+        await context.log(f"could not clear unfinished uploads of {target.describe(key)}: "
+                          f"{type(exc).__name__}", level="warning")
+        return
+    if aborted:
+        await context.log(f"aborted {len(aborted)} unfinished upload(s) of "
+                          f"{target.describe(key)} left by an earlier attempt")
+
+
 async def list_keys(location: S3Location, prefix: str) -> list[str]:
     def keys() -> list[str]:
         return [o.object_name for o in location.client.list_objects(

@@ -13,7 +13,13 @@ import aiohttp
 from yarl import URL
 
 from services.worker.context import ToolContext, ToolError
-from services.worker.tools.s3access import S3Location, copy_object, list_keys, locate
+from services.worker.tools.s3access import (
+    S3Location,
+    clear_leftovers,
+    copy_object,
+    list_keys,
+    locate,
+)
 from shared.errors import TransientError
 from shared.jobs import output_prefix
 from shared.netguard import (
@@ -22,32 +28,63 @@ from shared.netguard import (
     GuardedResolver,
     check_url,
 )
-from shared.toolspecs import Credentials, StorageGet, StoragePut, split_s3_url
+from shared.toolspecs import (
+    Credentials,
+    StorageGet,
+    StoragePut,
+    check_workspace_path,
+    split_s3_url,
+)
 
 MAX_REDIRECTS = 5
 CHUNK = 1024 * 1024
+# Readable by every job, written only by `conveyor dev` and operators: a job that could
+# write here would change what every organization's jobs read.
 SHARED_PREFIXES = ("samples/",)
 
 
-def _platform_key_allowed(context: ToolContext, key: str) -> bool:
-    """Without credentials a task reaches only its own job's areas of the platform bucket
-    (and the shared samples), never another tenant's files."""
+def platform_key_allowed(key: str, own: tuple[str, ...], *, write: bool) -> bool:
+    """Without credentials a task reaches only its own job's areas (`own`) of the platform
+    bucket (and reads the shared samples), never another tenant's files. A key with `.`,
+    `..` or empty segments is refused outright: a server or proxy that normalizes the path
+    would otherwise take `jobs/<own>/../../samples/x` out of the areas checked."""
+    segments = key.split("/")
+    if any(part in {".", ".."} for part in segments) or "" in segments[:-1]:
+        return False
+    return key.startswith(own if write else own + SHARED_PREFIXES)
+
+
+def _check_platform_key(context: ToolContext, bucket: str, key: str, *, write: bool) -> None:
+    """ToolError unless a task without credentials may read (or write) this key."""
     own = (context.workspace, output_prefix(context.job_id))
-    return key.startswith(own + SHARED_PREFIXES)
+    if bucket == context.objects.bucket and platform_key_allowed(key, own, write=write):
+        return
+    verb = "write" if write else "read"
+    if bucket == context.objects.bucket and write and key.startswith(SHARED_PREFIXES):
+        raise ToolError(f"refusing to write s3://{bucket}/{key}: {SHARED_PREFIXES[0]} of the "
+                        "platform's storage is shared by every organization and read-only")
+    raise ToolError(f"refusing to {verb} s3://{bucket}/{key}: it is outside this job's areas "
+                    "of the platform's storage; give credentials to reach other buckets")
 
 
 async def _platform_or_credentials(
-    context: ToolContext, bucket: str, key: str, credentials: Credentials | None
+    context: ToolContext, bucket: str, key: str, credentials: Credentials | None,
+    *, write: bool,
 ) -> S3Location:
     location = await locate(context, bucket, credentials)
-    if location.client is context.objects.client and not (
-        location.platform and _platform_key_allowed(context, key)
-    ):
-        raise ToolError(
-            f"s3://{bucket}/{key} is outside this job's areas of the platform's storage; "
-            "give credentials to reach other buckets"
-        )
+    if location.client is context.objects.client or _platform_bucket(context, bucket,
+                                                                      credentials):
+        _check_platform_key(context, bucket, key, write=write)
     return location
+
+
+def _platform_bucket(context: ToolContext, bucket: str, credentials: Credentials | None
+                     ) -> bool:
+    """Whether a location with credentials is still the platform's own bucket: its areas
+    then hold whatever keys are given (a stand-in such as moto accepts any keys at all)."""
+    endpoint = credentials.endpoint if credentials else None
+    return bucket == context.objects.bucket and (
+        not endpoint or endpoint.rstrip("/") == context.settings.s3_endpoint.rstrip("/"))
 
 
 def default_name(source: str) -> str:
@@ -56,21 +93,36 @@ def default_name(source: str) -> str:
     return name if name not in {"", ".", ".."} else "download"
 
 
+def workspace_name(parameters: StorageGet) -> str:
+    """Where `storage:get` puts its file: `destination`, else the source's file name, which
+    (decoded from the URL) must make a valid workspace path too."""
+    if parameters.destination is not None:
+        return parameters.destination
+    name = default_name(parameters.source)
+    try:
+        return check_workspace_path(name)
+    except ValueError as exc:
+        raise ToolError(f"parameters.source: its file name {name!r} {exc}; give a "
+                        "destination") from None
+
+
 async def storage_get(context: ToolContext, parameters: StorageGet) -> None:
-    name = parameters.destination or default_name(parameters.source)
+    name = workspace_name(parameters)
     key = context.workspace + name
     shown = context.redact(parameters.source)
     await context.log(f"fetching {shown} into the workspace as {name}")
+    platform = S3Location(context.objects.client, context.objects.bucket, True)
     if parameters.source.startswith("s3://"):
         bucket, source_key = split_s3_url(parameters.source)
         source = await _platform_or_credentials(
-            context, bucket, source_key, parameters.credentials
+            context, bucket, source_key, parameters.credentials, write=False
         )
-        platform = S3Location(context.objects.client, context.objects.bucket, True)
+        await clear_leftovers(context, platform, key)
         size = await copy_object(source, source_key, platform, key)
     else:
         target = context.scratch / "download"
         size = await fetch_http(context, parameters.source, parameters.credentials, target)
+        await clear_leftovers(context, platform, key)
         await context.objects.upload_file(key, target)
     context.add_output(key, size)
     context.count("bytes_in", size)
@@ -191,10 +243,14 @@ async def storage_put(context: ToolContext, parameters: StoragePut) -> None:
     single_key = len(matches) == 1 and bool(prefix) and not prefix.endswith("/")
     target = (
         workspace if parameters.destination is None
-        else await _platform_or_credentials(context, bucket, prefix, parameters.credentials)
+        else await _platform_or_credentials(context, bucket, prefix, parameters.credentials,
+                                            write=True)
     )
     for done, name in enumerate(matches, start=1):
         key = prefix if single_key else f"{prefix}{name}"
+        if target.client is context.objects.client:
+            _check_platform_key(context, bucket, key, write=True)
+        await clear_leftovers(context, target, key)
         size = await copy_object(workspace, context.workspace + name, target, key)
         context.add_output(key, size, None if target.platform else bucket)
         context.count("bytes_out", size)
