@@ -34,7 +34,7 @@ class Supervisor:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     backoff: RetryPolicy = RESTART_BACKOFF
     steady_seconds: float = STEADY_SECONDS
-    _watchers: list[asyncio.Task[None]] = field(default_factory=list)
+    _watchers: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     def watch(self, slot: Slot, after_restart: AfterRestart | None = None) -> None:
         """Restart `slot` whenever it exits; `after_restart` runs once a new start is ready
