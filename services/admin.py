@@ -1,14 +1,18 @@
-"""`conveyor admin`: organizations, users and API keys, straight in the store. Each command
-prints its result as the last line of stdout; bad input is one line on stderr and exit 1."""
+"""`conveyor admin`: organizations, users and API keys, straight in the store; dead letters
+and an instance's leftover queues on the broker. Each command prints its result as the last
+line of stdout; bad input or a failure is one line on stderr and exit 1."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
+
+from aiormq.exceptions import AMQPError
 
 from shared.accounts import (
     create_key,
@@ -19,10 +23,11 @@ from shared.accounts import (
 )
 from shared.broker import Publisher, open_amqp
 from shared.deadletters import read_all, replay
-from shared.errors import ConveyorError
+from shared.errors import ConveyorError, DependencyError
 from shared.runtime import topology_for
 from shared.settings import Settings
 from shared.store import Document, Store, open_store
+from shared.teardown import check_prefix, delete_by_prefix, vhost_of
 
 LISTS = ("orgs", "users", "keys")
 
@@ -48,7 +53,14 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     which = dead_replay.add_mutually_exclusive_group(required=True)
     which.add_argument("message_id", nargs="?", metavar="ID", help="a message id (or its start)")
     which.add_argument("--all", action="store_true", help="replay every dead letter")
-    for sub in (org, user, key, revoke, listing, dead_list, dead_replay):
+    topology = commands.add_parser("topology", help="an instance's exchanges and queues")
+    topology_commands = topology.add_subparsers(
+        dest="topology_command", required=True, metavar="COMMAND")
+    delete = topology_commands.add_parser(
+        "delete", help="remove every queue and exchange whose name starts with a prefix")
+    delete.add_argument("--prefix", required=True, metavar="P",
+                        help="the instance's CONVEYOR_AMQP_PREFIX, e.g. dev-1a2b3c4d.")
+    for sub in (org, user, key, revoke, listing, dead_list, dead_replay, delete):
         # Also after the command (`conveyor admin list orgs --env-file F`).
         sub.add_argument("--env-file", type=Path, metavar="PATH", default=argparse.SUPPRESS)
 
@@ -107,9 +119,24 @@ async def dead_letters(settings: Settings, args: argparse.Namespace) -> list[str
             await channel.close()
 
 
+async def delete_topology(settings: Settings, prefix: str) -> list[str]:
+    check_prefix(prefix)  # before connecting: a bad prefix is refused even with no broker
+    async with open_amqp(settings, "conveyor-admin") as connection:
+        try:
+            removed = await delete_by_prefix(
+                connection, prefix, regions=settings.regions,
+                max_delay_seconds=settings.retry_max_delay, vhost=vhost_of(settings.amqp_url))
+        except (AMQPError, ConnectionError) as exc:
+            raise DependencyError(f"RabbitMQ failed while removing {prefix!r}*: "
+                                  f"{exc or type(exc).__name__}") from exc
+    return removed.lines()
+
+
 async def execute(settings: Settings, args: argparse.Namespace) -> list[str]:
     if args.admin_command == "dead":
         return await dead_letters(settings, args)
+    if args.admin_command == "topology":
+        return await delete_topology(settings, args.prefix)
     async with open_store(settings, "conveyor-admin") as store:
         command = args.admin_command
         if command == "create-org":
@@ -127,6 +154,8 @@ async def execute(settings: Settings, args: argparse.Namespace) -> list[str]:
 
 def main(settings: Settings, args: argparse.Namespace,
          out: TextIO | None = None, err: TextIO | None = None) -> int:
+    # The client library logs a failed connection itself; the one line below says it.
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)
     try:
         lines = asyncio.run(execute(settings, args))
     except ConveyorError as exc:

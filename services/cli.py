@@ -16,6 +16,7 @@ from shared.settings import Settings, load_settings, unknown_variables
 
 SERVICES = ("gateway", "scheduler", "worker", "logger")
 CLIENT_COMMANDS = ("submit", "status", "logs", "jobs")
+DEV_DATA_DIR = Path(".conveyor/dev")
 
 
 def positive_int(text: str) -> int:
@@ -25,6 +26,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
     return value
 
 
@@ -58,10 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--env-file", type=Path, metavar="PATH")
     dev.add_argument("--port", type=port_number, default=8080,
                      help="the one port serving every HTTP endpoint (default 8080)")
-    dev.add_argument("--data-dir", type=Path, default=Path(".conveyor/dev"), metavar="D",
-                     help="state of the local servers and conveyor.env (default .conveyor/dev)")
-    dev.add_argument("--workers", type=positive_int, default=1,
-                     help="worker processes per region (default 1)")
+    dev.add_argument("--data-dir", type=Path, metavar="D",
+                     help="state of the local servers and conveyor.env (default .conveyor/dev; "
+                          "with --ephemeral a temporary directory)")
+    dev.add_argument("--workers", type=non_negative_int, default=1,
+                     help="worker processes per region (default 1; 0: external workers only)")
+    dev.add_argument("--ephemeral", action="store_true",
+                     help="on stop, remove this instance's queues, exchanges and data directory")
     dev.add_argument("--regions", help="comma-separated regions (default: CONVEYOR_REGIONS)")
     dev.add_argument("--no-demo", action="store_true", help="do not load the demo sample")
 
@@ -118,8 +132,9 @@ def run(args: argparse.Namespace) -> int:
 
         settings = dev_settings(args)
         configure_logging(settings.log_level, settings.log_format)
-        return dev_main(settings, port=args.port, data_dir=args.data_dir,
-                        workers=args.workers, demo=not args.no_demo)
+        data_dir = args.data_dir or (None if args.ephemeral else DEV_DATA_DIR)
+        return dev_main(settings, port=args.port, data_dir=data_dir, workers=args.workers,
+                        demo=not args.no_demo, ephemeral=args.ephemeral)
 
     port_field = f"{args.command}_port"
     overrides: dict[str, Any] = {port_field: args.port}

@@ -20,6 +20,9 @@ LOGS_EXCHANGE = "conveyor.logs"
 CONTROL_EXCHANGE = "conveyor.control"
 DEAD_EXCHANGE = "conveyor.dead"
 
+EXCHANGES = (JOBS_EXCHANGE, TASKS_EXCHANGE, EVENTS_EXCHANGE, LOGS_EXCHANGE, CONTROL_EXCHANGE,
+             DEAD_EXCHANGE)
+
 SCHEDULER_JOBS = "scheduler.jobs"
 SCHEDULER_EVENTS = "scheduler.events"
 LOGGER_ENTRIES = "logger.entries"
@@ -62,6 +65,13 @@ def quantize_delay_ms(seconds: float) -> int:
     return max(step, round(ms / step) * step)
 
 
+def delay_steps(max_seconds: float) -> list[int]:
+    """Every value `quantize_delay_ms` gives for a delay up to `max_seconds`."""
+    upper = quantize_delay_ms(max_seconds)
+    return [ms for ms in range(100, 10_000, 100) if ms <= upper] + list(
+        range(10_000, upper + 1, 1000))
+
+
 @dataclass(frozen=True)
 class Topology:
     prefix: str = ""
@@ -76,6 +86,17 @@ class Topology:
         return [SCHEDULER_JOBS, SCHEDULER_EVENTS, LOGGER_ENTRIES] + [
             tasks_queue(region) for region in self.regions
         ]
+
+    def known_queues(self, max_delay_seconds: float) -> list[str]:
+        """Every queue name this topology can make: work, dead-letter, and the delay queue of
+        each work queue for every delay up to `max_delay_seconds`."""
+        steps = delay_steps(max_delay_seconds)
+        return [self.name(name) for queue in self.consumed_queues for name in (
+            queue, dead_queue(queue), *(delay_queue(queue, ms) for ms in steps))]
+
+    @property
+    def exchange_names(self) -> list[str]:
+        return [self.name(base) for base in EXCHANGES]
 
     def work_queue_arguments(self, queue: str) -> dict[str, Any]:
         return {
@@ -145,6 +166,5 @@ class Topology:
         for queue in self.consumed_queues:
             for name in (queue, dead_queue(queue)):
                 await channel.queue_delete(self.name(name))
-        for base in (JOBS_EXCHANGE, TASKS_EXCHANGE, EVENTS_EXCHANGE, LOGS_EXCHANGE,
-                     CONTROL_EXCHANGE, DEAD_EXCHANGE):
-            await channel.exchange_delete(self.name(base))
+        for name in self.exchange_names:
+            await channel.exchange_delete(name)

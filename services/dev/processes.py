@@ -8,8 +8,8 @@ import ctypes
 import ctypes.util
 import os
 import signal
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -24,6 +24,21 @@ def _die_with_parent() -> None:
     libc_name = ctypes.util.find_library("c")
     if libc_name:
         ctypes.CDLL(libc_name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """How to start a child, kept so that it can be started again the same way."""
+
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    env: Mapping[str, str] | None = field(default=None, repr=False)
+    stop_timeout: float = 15.0
+
+    async def start(self) -> ChildProcess:
+        return await ChildProcess.start(self.name, self.argv, log_path=self.log_path,
+                                        env=self.env, stop_timeout=self.stop_timeout)
 
 
 @dataclass
@@ -86,3 +101,19 @@ class ChildProcess:
             os.killpg(self.process.pid, sig)
         except ProcessLookupError:
             return
+
+
+@dataclass
+class Slot:
+    """A child that may be replaced by a fresh start of the same spec; `ready` tells when a
+    fresh start serves (e.g. its port answers)."""
+
+    spec: ChildSpec
+    child: ChildProcess
+    ready: Callable[[], Awaitable[bool]] | None = None
+    ready_within: float = 30.0
+
+    @classmethod
+    async def start(cls, spec: ChildSpec, ready: Callable[[], Awaitable[bool]] | None = None,
+                    ready_within: float = 30.0) -> Slot:
+        return cls(spec, await spec.start(), ready, ready_within)

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import aiohttp
 
-from services.dev.processes import ChildProcess
+from services.dev.processes import ChildProcess, ChildSpec, Slot
 from shared.errors import DependencyError
 
 RABBITMQ_SCRIPT_DIRS = (Path("/usr/lib/rabbitmq/bin"), Path("/usr/sbin"))
+# Name of the S3 stand-in's slot: it keeps objects in memory, so `conveyor dev` re-seeds it
+# after a restart.
+MOTO = "moto_server"
 INSTALL_RABBITMQ_HINT = (
     "no RabbitMQ answers at CONVEYOR_AMQP_URL and rabbitmq-server is not installed: "
     "install it (Debian/Ubuntu: `sudo apt-get install rabbitmq-server`), start one "
@@ -73,39 +76,45 @@ async def wait_until(
 
 @dataclass
 class LocalServers:
-    """The servers started here; `stop()` ends every one of them."""
+    """The servers started here; `stop()` ends every one of them. Each is a `Slot`, so that
+    `conveyor dev` can start one again on the same port when it exits."""
 
-    children: list[ChildProcess] = field(default_factory=list)
+    slots: list[Slot] = field(default_factory=list)
     rabbitmq_env: dict[str, str] = field(default_factory=dict)
 
     async def stop(self) -> None:
-        for child in reversed(self.children):
-            await child.stop()
-        self.children.clear()
+        for slot in reversed(self.slots):
+            await slot.child.stop()
+        self.slots.clear()
+
+    async def _launch(
+        self, what: str, spec: ChildSpec, ready: Callable[[], Awaitable[bool]], within: float
+    ) -> Slot:
+        slot = await Slot.start(spec, ready, within)
+        self.slots.append(slot)
+        await wait_until(what, slot.child, ready, within)
+        return slot
 
     async def start_mongo(self, data_dir: Path) -> str:
         port = free_port()
         (data_dir / "mongo").mkdir(parents=True, exist_ok=True)
-        child = await ChildProcess.start(
-            "mongodb (nx-27017)",
+        spec = ChildSpec(
+            "nx-27017",
             [venv_script("nx-27017"), "--data-dir", str(data_dir / "mongo"),
              "--host", "127.0.0.1", "--port", str(port),
              "--log-file", str(data_dir / "logs" / "nx-27017.log"),
              "--pid-file", str(data_dir / "nx-27017.pid")],
             log_path=data_dir / "logs" / "mongo.out",
         )
-        self.children.append(child)
-        await wait_until("nx-27017", child, lambda: port_answers("127.0.0.1", port), 30)
+        await self._launch("nx-27017", spec, lambda: port_answers("127.0.0.1", port), 30)
         return f"mongodb://127.0.0.1:{port}"
 
     async def start_s3(self, data_dir: Path) -> str:
         port = free_port()
-        child = await ChildProcess.start(
-            "s3 (moto_server)",
-            [venv_script("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        spec = ChildSpec(
+            MOTO, [venv_script("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
             log_path=data_dir / "logs" / "moto.out",
         )
-        self.children.append(child)
         endpoint = f"http://127.0.0.1:{port}"
 
         async def answers() -> bool:
@@ -117,7 +126,7 @@ class LocalServers:
             except (aiohttp.ClientError, TimeoutError):
                 return False
 
-        await wait_until("moto_server", child, answers, 30)
+        await self._launch("moto_server", spec, answers, 30)
         return endpoint
 
     async def start_rabbitmq(
@@ -154,12 +163,10 @@ class LocalServers:
             "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced.config"),
             "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
         }
-        child = await ChildProcess.start(
-            "rabbitmq-server", [str(script)], log_path=data_dir / "logs" / "rabbitmq.out",
-            env=env, stop_timeout=30,
-        )
-        self.children.append(child)
-        await wait_until("rabbitmq-server", child, lambda: port_answers("127.0.0.1", port), 90)
+        spec = ChildSpec("rabbitmq-server", [str(script)],
+                         log_path=data_dir / "logs" / "rabbitmq.out", env=env, stop_timeout=30)
+        await self._launch(
+            "rabbitmq-server", spec, lambda: port_answers("127.0.0.1", port), 90)
         self.rabbitmq_env = env
         return f"amqp://guest:guest@127.0.0.1:{port}/"
 
