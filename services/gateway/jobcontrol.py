@@ -46,8 +46,10 @@ async def rerun_job(
     )
     if result.modified_count == 0:
         raise ApiError(409, "the job changed while restarting it; try again")
+    # Read before the scheduler hears of it: the answer shows the job as reset.
+    reset_job = await store.jobs.find_one({"_id": job["_id"]}) or job
     await outbox.publish_or_leave(store, publisher, {"_id": job["_id"], **mark})
-    return await store.jobs.find_one({"_id": job["_id"]}) or job
+    return reset_job
 
 
 async def cancel_job(store: Store, publisher: Publisher, query: Document) -> Document:
@@ -73,6 +75,7 @@ async def cancel_job(store: Store, publisher: Publisher, query: Document) -> Doc
             break
     else:
         raise ApiError(409, "the job kept changing while stopping it; try again")
+    stopped = await store.jobs.find_one({"_id": job["_id"]}) or job
     await outbox.publish_or_leave(store, publisher, {"_id": job["_id"], **mark})
     log.info("job stopped", job_id=job["_id"])
-    return await store.jobs.find_one({"_id": job["_id"]}) or job
+    return stopped
