@@ -29,7 +29,7 @@ from shared.errors import PublishError
 from shared.jobspec import JobSpec
 from shared.messages import JobControl, JobSubmitted
 from shared.periodic import every
-from shared.store import Document, Store
+from shared.store import UNREACHABLE, Document, Store, reason_of
 from shared.topology import JOBS_EXCHANGE
 
 log = structlog.get_logger(__name__)
@@ -115,7 +115,10 @@ async def relay_once(store: Store, publisher: Publisher) -> int:
 
 
 async def relay(app: web.Application) -> None:
-    await relay_once(app[STORE], app[BROKER].publisher)
+    try:
+        await relay_once(app[STORE], app[BROKER].publisher)
+    except UNREACHABLE as exc:  # an outage of the store, not a fault of the relay
+        log.warning("outbox: store unavailable", error=reason_of(exc))
 
 
 relay_ctx = every(INTERVAL, relay, "outbox relay")
