@@ -123,6 +123,7 @@ class Store:
             except DependencyError:
                 if asyncio.get_running_loop().time() >= deadline:
                     raise
+                await asyncio.sleep(0.5)  # a refusal (bad credentials) comes back at once
 
     async def ensure_indexes(self, log_retention_days: int) -> None:
         await self.jobs.create_index([("organization_id", ASCENDING), ("created", DESCENDING)])
