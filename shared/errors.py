@@ -15,6 +15,24 @@ class DependencyError(ConveyorError):
     """A server Conveyor needs (RabbitMQ, MongoDB, S3) cannot be reached or set up."""
 
 
+class DependencyUnavailable(DependencyError):
+    """A server a request needs did not answer: the request may succeed later (HTTP 503
+    with `Retry-After`). `dependency` names it as `/readyz` does: mongodb, rabbitmq, s3."""
+
+    NAMES = {"mongodb": "MongoDB", "rabbitmq": "RabbitMQ", "s3": "S3"}
+
+    def __init__(self, dependency: str, reason: str, retry_after: int = 5) -> None:
+        super().__init__(reason)
+        self.dependency = dependency
+        self.retry_after = retry_after
+
+    @property
+    def public(self) -> str:
+        """What a client is told: no addresses or server messages (those go to the log)."""
+        name = self.NAMES.get(self.dependency, self.dependency)
+        return f"{name} is unavailable; try again in {self.retry_after} s"
+
+
 class MessageError(ConveyorError):
     """A message could not be decoded or is invalid; it is dead-lettered with this reason."""
 

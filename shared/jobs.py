@@ -86,6 +86,23 @@ def ordered_tasks(job: Document) -> list[Document]:
     return sorted(job["tasks"].values(), key=lambda task: int(task["id"]))
 
 
+def cancellation(job: Document) -> tuple[Document, Document, dict[int, int]]:
+    """Stopping `job` as read: the condition (its status, and every task's status and
+    attempt as read, so a task that ends or is dispatched meanwhile is never overwritten),
+    the `$set` that cancels it and its unfinished tasks, and each task's attempt (what a
+    worker's stop is fenced by)."""
+    condition: Document = {"_id": job["_id"], "status": job["status"]}
+    changes: Document = {"status": int(Status.CANCELLED)}
+    for task in ordered_tasks(job):
+        condition[task_path(task["id"], "status")] = task["status"]
+        condition[task_path(task["id"], "attempt")] = task["attempt"]
+        if not Status(task["status"]).is_final:
+            changes[task_path(task["id"], "status")] = int(Status.CANCELLED)
+            changes[task_path(task["id"], "error")] = {
+                "class": "Cancelled", "message": "stopped on request"}
+    return condition, changes, {task["id"]: task["attempt"] for task in ordered_tasks(job)}
+
+
 def new_task(task_id: int, tool: str, parameters: dict[str, Any]) -> Document:
     return {
         "id": task_id,

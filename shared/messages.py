@@ -52,6 +52,12 @@ class JobControl(Envelope):
     job_id: str = Field(min_length=1, max_length=64)
     action: Literal["stop", "resume", "restart", "suspend"]
     requested_by: str | None = None
+    attempts: dict[int, int] = Field(
+        default_factory=dict,
+        description="stop: each task's latest attempt when the job was stopped, passed on in "
+                    "the workers' `control.cancel` (empty: the scheduler stops the job itself "
+                    "if it is still Queued or Running, and uses the attempts it finds)",
+    )
 
 
 class TaskRef(Envelope):

@@ -4,6 +4,7 @@ start (creating an index that exists is a no-op, so every replica may do it)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,21 +14,48 @@ import structlog
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
-from shared.errors import DependencyError
+from shared.errors import DependencyError, DependencyUnavailable
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
 Document = dict[str, Any]
-PING_TIMEOUT = 5.0
+# How long an operation waits for a reachable server: a request on a path that needs the
+# store answers 503 this soon when it is down, not after PyMongo's default of 30 s.
+SELECTION_TIMEOUT = 2.0
+CONNECT_TIMEOUT = 2.0
+# A server that accepted the connection and then froze: long enough for any batch we write.
+SOCKET_TIMEOUT = 30.0
+# A store starting beside the service (`conveyor dev`) gets this long to answer at start-up.
+START_TIMEOUT = 5.0
 DAY = 86_400
+# What PyMongo raises when no server answers (refused, reset, timed out, no primary).
+UNREACHABLE: tuple[type[BaseException], ...] = (ConnectionFailure,)
+_USERINFO = re.compile(r"//[^/?#]*@")
+
+
+def shown_url(url: str) -> str:
+    """The URL fit for a message: no user name or password, no options (they may hold
+    credentials, e.g. `authMechanismProperties`)."""
+    return _USERINFO.sub("//", url.split("?", 1)[0])
+
+
+def reason_of(exc: BaseException) -> str:
+    """PyMongo's message without the topology description it appends, or the class."""
+    text = str(exc).split(", Timeout:", 1)[0].strip()
+    return text or type(exc).__name__
+
+
+def unavailable(exc: BaseException) -> DependencyUnavailable:
+    return DependencyUnavailable("mongodb", f"MongoDB did not answer: {reason_of(exc)}")
 
 
 @dataclass
 class Store:
     client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
+    url: str = ""
 
     @property
     def jobs(self) -> AsyncCollection[Document]:
@@ -72,10 +100,30 @@ class Store:
         return self.db["rate_limits"]
 
     async def ping(self) -> None:
+        # The wait outlasts server selection, so PyMongo's reason wins over a bare timeout.
+        limit = SELECTION_TIMEOUT + 1
         try:
-            await asyncio.wait_for(self.client.admin.command("ping"), PING_TIMEOUT)
-        except (PyMongoError, TimeoutError) as exc:
-            raise DependencyError(f"MongoDB did not answer: {exc}") from exc
+            await asyncio.wait_for(self.client.admin.command("ping"), limit)
+        except TimeoutError as exc:
+            raise self._down(f"no answer within {limit:g}s") from exc
+        except PyMongoError as exc:
+            raise self._down(reason_of(exc)) from exc
+
+    def _down(self, reason: str) -> DependencyUnavailable:
+        where = f" at {shown_url(self.url)}" if self.url else ""
+        return DependencyUnavailable("mongodb", f"MongoDB{where} did not answer: {reason}")
+
+    async def wait_until_up(self, within: float) -> None:
+        """Ping until the store answers, for up to `within` seconds; then the last error."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            try:
+                await self.ping()
+                return
+            except DependencyError:
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise
+                await asyncio.sleep(0.5)  # a refusal (bad credentials) comes back at once
 
     async def ensure_indexes(self, log_retention_days: int) -> None:
         await self.jobs.create_index([("organization_id", ASCENDING), ("created", DESCENDING)])
@@ -127,11 +175,12 @@ class Store:
 async def open_store(settings: Settings, app_name: str) -> AsyncIterator[Store]:
     client: AsyncMongoClient[Document] = AsyncMongoClient(
         settings.mongo_url, tz_aware=True, appname=app_name,
-        serverSelectionTimeoutMS=int(PING_TIMEOUT * 1000),
+        serverSelectionTimeoutMS=int(SELECTION_TIMEOUT * 1000),
+        connectTimeoutMS=int(CONNECT_TIMEOUT * 1000), socketTimeoutMS=int(SOCKET_TIMEOUT * 1000),
     )
     try:
-        store = Store(client, client[settings.mongo_db])
-        await store.ping()
+        store = Store(client, client[settings.mongo_db], settings.mongo_url)
+        await store.wait_until_up(START_TIMEOUT)
         await store.ensure_indexes(settings.log_retention_days)
         yield store
     finally:

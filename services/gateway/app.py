@@ -18,7 +18,7 @@ from services.gateway.views import base_url
 from shared.api import MAX_BODY, error_middleware
 from shared.auth import auth_middleware
 from shared.broker import amqp_ready
-from shared.health import add_health_routes
+from shared.health import add_health_routes, dependency_middleware
 from shared.objects import open_objects
 from shared.runtime import open_broker
 from shared.settings import Settings
@@ -31,7 +31,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[error_middleware, dependency_middleware, auth_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -24,6 +24,8 @@ ERROR = {
             "type": "object", "required": ["field", "message"],
             "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
         }},
+        "dependency": {"type": "string", "description": "503: the server that did not "
+                       "answer (mongodb, rabbitmq)"},
     },
 }
 STATUS = {"type": "integer", "enum": [s.value for s in Status],
@@ -99,7 +101,8 @@ def _operation(route: Route) -> dict[str, Any]:
             str(code): ({"description": schema,
                          "content": {"application/json": {"schema": _ref(schema)}}}
                         if schema else {"description": "no content"})
-            for code, schema in route.responses.items()
+            # Any route may meet a store or broker that does not answer (shared/health.py).
+            for code, schema in {**route.responses, 503: "Error"}.items()
         },
     }
     if parameters:

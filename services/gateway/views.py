@@ -23,7 +23,6 @@ from shared.toolspecs import INTERNAL_TOOLS
 
 log = structlog.get_logger(__name__)
 DEFAULT_PAGE_SIZE = 20
-STOP_ATTEMPTS = 5
 MAX_PAGE_SIZE = 100
 
 
@@ -58,15 +57,11 @@ async def store_and_publish(request: web.Request, job: Document) -> None:
     """Store the job in the outbox, then announce it. If the broker does not take the
     announcement now, the job stays accepted and the outbox relay announces it later."""
     store = request.app[STORE]
-    await store.jobs.insert_one({**job, "outbox": 1})
+    marked = {**job, **outbox.submission_mark(job["created"])}
+    await store.jobs.insert_one(marked)
     structlog.contextvars.bind_contextvars(job_id=job["_id"])
-    try:
-        await outbox.announce(store, request.app[BROKER].publisher, job)
-    except outbox.FAILURES as exc:
-        log.warning("broker unavailable; the job waits in the outbox",
-                    error=str(exc) or type(exc).__name__)
-        return
-    log.info("job submitted", tasks=len(job["tasks"]), region=job["region"])
+    if await outbox.publish_or_leave(store, request.app[BROKER].publisher, marked):
+        log.info("job submitted", tasks=len(job["tasks"]), region=job["region"])
 
 
 async def create_job(request: web.Request) -> web.Response:

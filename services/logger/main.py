@@ -12,6 +12,7 @@ from services.logger.views import LIMITER, add_log_routes
 from shared.api import STORE, error_middleware
 from shared.auth import auth_middleware
 from shared.consumer import Consuming
+from shared.health import dependency_middleware
 from shared.messages import LogBatch, LogEntry
 from shared.ratelimit import Limit, RateLimiter
 from shared.runtime import Resources, run_service, serve_consumers
@@ -40,7 +41,8 @@ async def serve(
         )]
 
     def http(resources: Resources) -> web.Application:
-        app = web.Application(middlewares=[error_middleware, auth_middleware])
+        app = web.Application(
+            middlewares=[error_middleware, dependency_middleware, auth_middleware])
         app[STORE] = resources.need_store()
         app[LIMITER] = limiter(resources, settings)
         add_log_routes(app)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import structlog
 from pymongo.errors import DuplicateKeyError
 
+from services.scheduler.control import Stopper
 from services.scheduler.machine import Machine
 from shared.consumer import Delivery
 from shared.errors import PermanentError
@@ -38,6 +39,7 @@ class Intake:
         self.store = store
         self.machine = machine
         self.settings = settings
+        self.stopper = Stopper(store, machine.publisher)
 
     async def on_job_message(self, delivery: Delivery) -> None:
         message = delivery.message
@@ -50,10 +52,14 @@ class Intake:
                     return
             await self.machine.advance(job, interrupted(delivery))
         elif isinstance(message, JobControl):
+            if message.action == "stop":
+                await self.stopper.on_stop(message, delivery)
+                return
             job = await self.store.jobs.find_one({"_id": message.job_id})
             if job is None:
                 raise PermanentError(f"job.control for unknown job {message.job_id}")
             if message.action == "restart":
+                # The gateway reset the job; from here it runs as a new one does.
                 await self.machine.advance(job, interrupted(delivery))
             else:
                 raise PermanentError(f"job.control action {message.action!r} is not supported")
