@@ -4,6 +4,7 @@ broker with the topology declared, and build its consumers with one retry policy
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -83,6 +84,28 @@ async def open_broker(settings: Settings, name: str, prefetch: int) -> AsyncIter
         stack.push_async_callback(channel.close)
         await channel.set_qos(prefetch_count=prefetch)
         yield Broker(connection, publisher, channel, topology, retry_policy_for(settings))
+
+
+class Background:
+    """Work a consuming service runs beside its consumers for its whole life (it takes no
+    messages): started with them, cancelled and awaited when they drain."""
+
+    in_flight = 0
+
+    def __init__(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.queue = name
+        self.work = work
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.work())
+
+    async def stop(self, grace: float) -> None:
+        del grace
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 async def drain(consumers: Sequence[Consuming], grace: float) -> None:

@@ -4,8 +4,6 @@ after a timeout."""
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -14,16 +12,12 @@ from pathlib import Path
 
 import structlog
 
+from shared.lifetime import die_with_parent
+
 log = structlog.get_logger(__name__)
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: Linux sends it SIGTERM when the parent dies, so even a
-    SIGKILLed `conveyor dev` leaves nothing behind."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        ctypes.CDLL(libc_name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+# Linux sends a child SIGTERM when `conveyor dev` dies, so even a SIGKILLed one leaves
+# nothing behind.
+_die_with_parent = die_with_parent(signal.SIGTERM)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from services.worker.control import ControlListener
 from services.worker.runner import TaskRunner, remove_orphaned_scratch, worker_identity
 from shared.consumer import Consuming
 from shared.errors import ConfigError
-from shared.runtime import Resources, run_service, serve_consumers
+from shared.objects import keep_sweeping_stale_uploads
+from shared.runtime import Background, Resources, run_service, serve_consumers
 from shared.settings import Settings
 from shared.topology import tasks_queue
 
@@ -29,12 +30,14 @@ async def serve(
 ) -> None:
     def wire(resources: Resources) -> Sequence[Consuming]:
         broker = resources.broker
-        runner = TaskRunner(broker.publisher, resources.need_objects(), settings,
-                            worker_identity())
+        objects = resources.need_objects()
+        runner = TaskRunner(broker.publisher, objects, settings, worker_identity())
         return [
             ControlListener(broker.channel, broker.topology, runner.worker_id,
                             runner.on_control),
             broker.consumer(tasks_queue(region), runner.on_task),
+            # Uploads of workers killed mid-put that no retry came back for.
+            Background("upload-sweeper", lambda: keep_sweeping_stale_uploads(objects, settings)),
         ]
 
     # What workers killed on this machine left behind (their tools' scratch files).

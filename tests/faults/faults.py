@@ -15,9 +15,8 @@ from pathlib import Path
 
 import aio_pika
 
-from services.dev.processes import ChildProcess
+from services.dev.processes import ChildProcess, Slot
 from services.dev.servers import (
-    RABBITMQ_SCRIPT_DIRS,
     LocalServers,
     free_port,
     port_answers,
@@ -35,25 +34,24 @@ def _node_port(servers: LocalServers) -> int:
     return int(servers.rabbitmq_env["RABBITMQ_NODE_PORT"])
 
 
+def _broker_slot(servers: LocalServers) -> Slot:
+    return next(slot for slot in servers.slots if slot.spec.name == "rabbitmq-server")
+
+
 async def kill_broker_node(servers: LocalServers) -> None:
     """SIGKILL the private node and everything in its process group: no clean shutdown."""
-    node = next(c for c in servers.children if c.name == "rabbitmq-server")
+    node = _broker_slot(servers).child
     os.killpg(node.pid, signal.SIGKILL)
     await node.process.wait()
-    servers.children.remove(node)
 
 
 async def start_broker_node(servers: LocalServers) -> None:
     """Start the private node again on its own data directory, name and port."""
-    script = next(d / "rabbitmq-server" for d in RABBITMQ_SCRIPT_DIRS
-                  if (d / "rabbitmq-server").exists())
-    env = servers.rabbitmq_env
-    log_path = Path(env["RABBITMQ_LOG_BASE"]).parent.parent / "logs" / "rabbitmq.out"
-    child = await ChildProcess.start("rabbitmq-server", [str(script)], log_path=log_path,
-                                     env=env, stop_timeout=30)
-    servers.children.append(child)
+    slot = _broker_slot(servers)
+    slot.child = await slot.spec.start()
     port = _node_port(servers)
-    await wait_until("rabbitmq-server", child, lambda: port_answers("127.0.0.1", port), 90)
+    await wait_until("rabbitmq-server", slot.child,
+                     lambda: port_answers("127.0.0.1", port), 90)
 
 
 @dataclass
