@@ -130,7 +130,10 @@ async def test_ephemeral_dev_leaves_no_queue_exchange_or_data_dir(
                 await channel.close()
                 before = await prefix_names(connection, prefix)
                 assert f"{prefix}delay.tasks.local.2500" in before
-                assert len(before) == 15, before  # 4 work, 4 dead, 1 delay queue, 6 exchanges
+                # 4 work, 4 dead, 1 delay queue, 6 exchanges, and the worker's control queue
+                # (exclusive: it goes with the worker's connection).
+                assert len(before) == 16, before
+                assert sum(name.startswith(f"{prefix}worker.") for name in before) == 1
                 assert data_dir.exists()
                 dev.process.send_signal(signal.SIGTERM)
                 assert await wait_exit(dev, 60) == 0
