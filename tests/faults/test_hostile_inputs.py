@@ -104,7 +104,7 @@ async def test_no_error_or_log_line_shows_the_scratch_directory(
     async with backend(settings):
         for tasks in jobs:
             job = await submit(client, account, {"tasks": tasks})
-            names.append(f"conveyor-{job['id']}")  # the task's own scratch folder
+            names.append(f"-{job['id']}-")  # the task's own scratch folder (conveyor-wPID-JOB-)
             done = await wait_job(client, account, job["id"], within=60)
             assert done["status_text"] == "Failed", done
             shown.append(str(done))

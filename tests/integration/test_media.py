@@ -331,13 +331,13 @@ async def test_stopping_a_transcode_kills_ffmpeg(
     async with backend(media_settings, logger=False):
         job = await long_transcode(media_settings, client, account, tmp_path)
         deadline = time.monotonic() + 30
-        while not ffmpeg_processes(f"conveyor-{job['id']}-2-"):
+        while not ffmpeg_processes(f"-{job['id']}-2-"):
             assert time.monotonic() < deadline, "ffmpeg never started"
             await asyncio.sleep(0.1)
         response = await client.post(f"/api/jobs/{job['id']}/stop/", headers=account.headers)
         assert response.status == 200
         stopped_at = time.monotonic()
-        while ffmpeg_processes(f"conveyor-{job['id']}-2-"):
+        while ffmpeg_processes(f"-{job['id']}-2-"):
             assert time.monotonic() - stopped_at < 2.0, "ffmpeg still running after 2 s"
             await asyncio.sleep(0.05)
         gone_after = time.monotonic() - stopped_at
