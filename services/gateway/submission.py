@@ -12,6 +12,7 @@ from shared.api import ApiError, bad_request, parse_json_body
 from shared.auth import Membership, Principal
 from shared.jobs import new_job_document, new_job_id
 from shared.jobspec import JobSpec
+from shared.secrets import sealer_for
 from shared.settings import Settings
 from shared.store import Document, Store
 from shared.toolspecs import INTERNAL_TOOLS
@@ -91,4 +92,5 @@ async def build_job(
         organization_id=member.organization_id, organization=member.organization,
         user_id=principal.user_id, user=principal.user,
         job_bundle_id=bundle_id, job_bundle=bundle_name, now=datetime.now(UTC),
+        sealer=sealer_for(settings),
     )
