@@ -12,10 +12,18 @@ from shared.jobspec import JobSpec
 from shared.toolspecs import field_errors, task_parameter_errors
 
 FieldErrors = list[dict[str, str]]
+# No tool takes more; a cap checked before the tool's schema, which would otherwise report
+# (slowly) each of a hundred thousand unknown keys.
+MAX_PARAMETERS = 100
+# Errors listed in one answer: the first ones say what to fix.
+MAX_ERRORS = 50
 
 
 class InvalidJob(ConveyorError):
     def __init__(self, errors: FieldErrors) -> None:
+        if len(errors) > MAX_ERRORS:
+            errors = [*errors[:MAX_ERRORS],
+                      {"field": "body", "message": f"and {len(errors) - MAX_ERRORS} more errors"}]
         super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
         self.errors = errors
 
@@ -35,6 +43,12 @@ def validate_job(payload: Any, regions: list[str]) -> JobSpec:
         spec = JobSpec.model_validate(payload)
     except ValidationError as exc:
         raise InvalidJob(field_errors(exc, "")) from None
+    crowded = [{"field": f"tasks.{index}.parameters",
+                "message": f"has {len(task.parameters)} keys; no tool takes more than "
+                           f"{MAX_PARAMETERS}"}
+               for index, task in enumerate(spec.tasks) if len(task.parameters) > MAX_PARAMETERS]
+    if crowded:
+        raise InvalidJob(crowded)
     errors = task_parameter_errors(spec) + region_errors(spec.region, regions)
     if errors:
         raise InvalidJob(errors)
