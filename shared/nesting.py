@@ -55,26 +55,32 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def lone_surrogate_field(raw: bytes, value: object) -> str | None:
-    """The dotted path of the first string (or key) in decoded JSON `value` that holds a
-    lone surrogate, or None. Only walked when the text has such an escape at all."""
-    if not _SURROGATE_ESCAPE.search(raw):
-        return None
+def first_field(value: object, bad: Callable[[str], bool]) -> str | None:
+    """The dotted path (`tasks.0.parameters.source`) of the first string in decoded JSON
+    `value`, breadth first, for which `bad` holds; a bad key names its object."""
     pending: deque[tuple[object, str]] = deque([(value, "")])
     while pending:
         node, path = pending.popleft()
         if isinstance(node, str):
-            if _SURROGATE.search(node):
+            if bad(node):
                 return path or "body"
         elif isinstance(node, dict):
             for key, item in node.items():
-                if _SURROGATE.search(key):
+                if bad(key):
                     return path or "body"
                 pending.append((item, f"{path}.{key}" if path else key))
         elif isinstance(node, list):
             pending.extend((item, f"{path}.{index}" if path else str(index))
                            for index, item in enumerate(node))
     return None
+
+
+def lone_surrogate_field(raw: bytes, value: object) -> str | None:
+    """The field of decoded JSON `value` that holds a lone surrogate, or None. Only walked
+    when the text has such an escape at all."""
+    if not _SURROGATE_ESCAPE.search(raw):
+        return None
+    return first_field(value, lambda text: _SURROGATE.search(text) is not None)
 
 
 MAX_BODY_VALUES = 50_000

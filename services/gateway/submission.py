@@ -95,8 +95,9 @@ async def build_job(
 ) -> Document:
     member = choose_organization(principal, spec)
     bundle_id, bundle_name = await choose_bundle(store, spec, member.organization_id)
-    return new_job_document(
-        new_job_id(), spec, region=spec.region or settings.default_region,
+    # In a thread: sealing scans every string of the job for secrets.
+    return await asyncio.to_thread(
+        new_job_document, new_job_id(), spec, region=spec.region or settings.default_region,
         organization_id=member.organization_id, organization=member.organization,
         user_id=principal.user_id, user=principal.user,
         job_bundle_id=bundle_id, job_bundle=bundle_name, now=datetime.now(UTC),
