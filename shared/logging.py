@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from typing import Literal
 
 import structlog
@@ -17,7 +18,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
            "error": logging.ERROR}
 
 
-def _masked_fields(fields: dict[str, object]) -> dict[str, object]:
+def _masked_fields(fields: Mapping[str, object]) -> dict[str, object]:
     return {key: REDACTED if SECRET_KEY.search(str(key)) and item not in (None, "")
             else _masked(item) for key, item in fields.items()}
 
@@ -27,7 +28,7 @@ def _masked(value: object) -> object:
         return mask_text(value)
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return _masked_fields(value)
     if isinstance(value, (list, tuple)):
         return [_masked(item) for item in value]

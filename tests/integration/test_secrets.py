@@ -19,9 +19,13 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 
 from services.dev.servers import LocalServers, free_port
+from services.gateway.app import create_app
+from shared.secrets import MARKER
 from shared.settings import Settings
+from shared.store import open_store
 from tests.conftest import ServerUrls, SettingsFactory, process_env
-from tests.platform import Account, make_account
+from tests.gateapi import GateApi
+from tests.platform import Account, Client, make_account
 from tests.processes import conveyor, wait_status
 
 FINAL = {2, 3, 4}
@@ -177,3 +181,37 @@ async def test_no_secret_is_shown_logged_or_stored_in_the_clear(
     assert "http://hook:***@" in shown
     assert "X-Amz-Signature=***" in shown
     assert "answered 403" in shown  # the failed fetch's error, its URL masked
+
+
+@pytest.mark.parametrize("xml", [False, True], ids=["json", "xml"])
+async def test_gate_job_secrets_are_masked_and_stored_sealed(
+    xml: bool, settings: Settings, aiohttp_client: Any
+) -> None:
+    """The GATE Cloud facade's passwords (a MIMIR output's, an indexUrl's, an own bucket's
+    secretKey) are in no answer, and in the store only sealed."""
+    values = {kind: secret(kind) for kind in ("index_url", "index_token", "password",
+                                              "app_secret", "dir_secret")}
+    client: Client = await aiohttp_client(create_app(settings))
+    api = GateApi(client, await make_account(settings), xml)
+    job = (await api.ok("POST", "/api/job", "job", {"name": "secretive"}, status=201))["id"]
+    spec = await api.created_spec(job, "output", {
+        "type": "MIMIR", "username": "manager", "password": values["password"],
+        "indexUrl": f"https://:{values['index_url']}@mimir.example.com/idx"
+                    f"?token={values['index_token']}"})
+    place = {"accessKey": "AKIAOWNUSER", "endpoint": "https://s3.example.com"}
+    answers = [
+        await api.ok("POST", f"/api/job/{job}/application", "application", {
+            "s3Location": "s3://own/app.zip", "secretKey": values["app_secret"], **place}),
+        await api.ok("POST", f"/api/job/{job}/outputDirectory", "outputDirectory", {
+            "s3Location": "s3://own/out", "secretKey": values["dir_secret"], **place}),
+    ]
+    for path in (spec, f"/api/job/{job}/output", f"/api/job/{job}",
+                 f"/api/job/{job}/application", f"/api/job/{job}/outputDirectory",
+                 "/api/job"):
+        answers.append(await api.ok("GET", path))
+    shown = repr(answers)
+    assert "https://:***@mimir.example.com/idx?token=***" in shown
+    async with open_store(settings, "test") as store:
+        stored = repr(await store.gate_jobs.find_one({"_id": job}))
+    assert stored.count(MARKER) == 5
+    assert [kind for kind, value in values.items() if value in shown + stored] == []
