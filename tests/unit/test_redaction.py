@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
+import structlog
 from cryptography.fernet import Fernet
+from yarl import URL
 
 from shared.errors import ConfigError
+from shared.logging import configure_logging
 from shared.redaction import mask_text, redact, redact_text, secret_values
 from shared.secrets import MARKER, SealedValueError, Sealer
 from shared.settings import load_settings
@@ -95,3 +99,24 @@ def test_the_key_setting_is_a_list_of_fernet_keys(monkeypatch: pytest.MonkeyPatc
     assert "not-a-key" not in str(exc.value)
     monkeypatch.delenv("CONVEYOR_SECRETS_KEY")
     assert len(load_settings().secrets_keys) == 1
+
+
+def test_every_log_line_has_its_secrets_masked(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """structlog's lines (event, fields, nested values, exceptions) and the standard
+    library's records, as every service writes them."""
+    configure_logging("info", "json")
+    try:
+        raise ValueError("GET https://:pw-in-exc@h/x failed")
+    except ValueError:
+        structlog.get_logger("test").exception(
+            "fetch https://u:pw-in-event@h/", url=URL("https://h/x?sig=pw-in-url"),
+            nested={"password": "pw-in-key", "list": ["https://h/?token=pw-in-list"]})
+    logging.getLogger("library").warning("retrying https://h/?X-Amz-Signature=%s", "pw-std")
+    # (Under pytest the standard library's records go to its own handler, filtered too.)
+    written = capsys.readouterr().err + caplog.text
+    assert "ValueError" in written
+    assert "retrying https://h/?X-Amz-Signature=***" in written
+    assert [word for word in ("pw-in-exc", "pw-in-event", "pw-in-url", "pw-in-key",
+                              "pw-in-list", "pw-std") if word in written] == []
