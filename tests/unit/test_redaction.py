@@ -108,12 +108,17 @@ def test_every_log_line_has_its_secrets_masked(
     library's records, as every service writes them."""
     configure_logging("info", "json")
     try:
-        raise ValueError("GET https://:pw-in-exc@h/x failed")
-    except ValueError:
-        structlog.get_logger("test").exception(
-            "fetch https://u:pw-in-event@h/", url=URL("https://h/x?sig=pw-in-url"),
-            nested={"password": "pw-in-key", "list": ["https://h/?token=pw-in-list"]})
-    logging.getLogger("library").warning("retrying https://h/?X-Amz-Signature=%s", "pw-std")
+        try:
+            raise ValueError("GET https://:pw-in-exc@h/x failed")
+        except ValueError:
+            structlog.get_logger("test").exception(
+                "fetch https://u:pw-in-event@h/", url=URL("https://h/x?sig=pw-in-url"),
+                nested={"password": "pw-in-key", "list": ["https://h/?token=pw-in-list"]})
+        logging.getLogger("library").warning("retrying https://h/?X-Amz-Signature=%s",
+                                             "pw-std")
+    finally:
+        # The configuration holds this test's captured stderr, closed after it.
+        structlog.reset_defaults()
     # (Under pytest the standard library's records go to its own handler, filtered too.)
     written = capsys.readouterr().err + caplog.text
     assert "ValueError" in written
