@@ -12,7 +12,13 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from shared.nesting import json_nesting_exceeds, too_deep_message
+from shared.nesting import (
+    json_nesting_exceeds,
+    json_values_exceed,
+    lone_surrogate_field,
+    too_deep_message,
+    too_many_values_message,
+)
 from shared.store import Store
 from shared.xmlforms import respond
 
@@ -46,7 +52,10 @@ def bad_request(errors: list[dict[str, str]], message: str = "invalid request") 
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """A request body's JSON, or a 400 on field `body` saying why not."""
+    """A request body's JSON, or a 400 on field `body` saying why not (a lone surrogate: on
+    the field that holds it). Run it off the event loop for a large body."""
+    if json_values_exceed(raw):
+        raise bad_request([{"field": "body", "message": too_many_values_message()}])
     try:
         value = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -58,6 +67,10 @@ def parse_json_body(raw: bytes) -> Any:
         deep = json_nesting_exceeds(raw)
     if deep:
         raise bad_request([{"field": "body", "message": too_deep_message()}])
+    field = lone_surrogate_field(raw, value)
+    if field is not None:
+        raise bad_request([{"field": field, "message": "holds a lone UTF-16 surrogate "
+                            "escape (\\ud800-\\udfff without its pair), which is no character"}])
     return value
 
 

@@ -3,21 +3,18 @@ job that arrived straight from a producer), and what may be shown of its paramet
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
 from shared.jobspec import JobSpec
+from shared.redaction import REDACTED, redact, redact_text, secret_values
+from shared.secrets import Sealer
 from shared.store import Document
 
+__all__ = ["REDACTED", "redact", "redact_text", "secret_values"]  # shown by shared.redaction
 JOB_ID_LENGTH = 11
-REDACTED = "***"
-# Keys whose values are secrets. A `credentials` object is walked into, so that its
-# non-secret fields (an endpoint, a region) stay visible.
-_SECRET_KEY = re.compile(r"(secret|password|passwd|token|access_key|api_key|private_key)", re.I)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@", re.I)
 
 
 class Status(IntEnum):
@@ -139,19 +136,24 @@ def new_job_document(
     job_bundle_id: str | None,
     job_bundle: str | None,
     now: datetime,
+    sealer: Sealer | None = None,
 ) -> Document:
-    """The job as first stored; the same code serves the gateway and the scheduler."""
+    """The job as first stored; the same code serves the gateway and the scheduler. With a
+    `sealer`, every secret in the specification is stored (and dispatched) sealed."""
+    stored = spec.model_dump(mode="json")
+    if sealer is not None:
+        stored = sealer.seal(stored)
     return {
         "_id": job_id,
-        "spec": spec.model_dump(mode="json"),
+        "spec": stored,
         "tasks": {
-            task_key(index + 1): new_task(index + 1, task.tool, task.parameters)
-            for index, task in enumerate(spec.tasks)
+            task_key(index + 1): new_task(index + 1, task["tool"], task["parameters"])
+            for index, task in enumerate(stored["tasks"])
         },
         "status": int(Status.QUEUED),
         "region": region,
-        "tags": list(spec.tags),
-        "notify": spec.notify,
+        "tags": list(stored["tags"]),
+        "notify": stored["notify"],
         "notified": None,
         "organization_id": organization_id,
         "organization": organization,
@@ -164,52 +166,3 @@ def new_job_document(
         "modified": now,
         "finished": None,
     }
-
-
-def redact(value: Any) -> Any:
-    """A copy of `value` fit to show: secrets under credential-like keys masked, and
-    passwords inside URLs too."""
-    if isinstance(value, dict):
-        return {
-            key: (REDACTED if _SECRET_KEY.search(str(key)) and val not in (None, "")
-                  else redact(val))
-            for key, val in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    if isinstance(value, str):
-        return _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
-    return value
-
-
-def redact_text(text: str, secrets_: list[str]) -> str:
-    """`text` with every given secret value and any URL password masked."""
-    for secret in secrets_:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return str(redact(text))
-
-
-def secret_values(value: Any) -> list[str]:
-    """Every string found under a credential-like key, to mask in free text."""
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, val in value.items():
-            if _SECRET_KEY.search(str(key)):
-                found.extend(_strings(val))
-            else:
-                found.extend(secret_values(val))
-    elif isinstance(value, list):
-        for item in value:
-            found.extend(secret_values(item))
-    return found
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    return []

@@ -11,6 +11,8 @@ from shared.jobs import Status, ordered_tasks, redact
 from shared.objects import ObjectStore
 from shared.store import Document
 
+SHOWN_OF_TASK = ("parameters", "error", "result")
+
 
 def iso(moment: datetime | None) -> str | None:
     """The seed's timestamp form: `2018-04-26T17:27:43Z`."""
@@ -40,11 +42,12 @@ async def render_outputs(outputs: list[Document], objects: ObjectStore) -> list[
 
 
 async def render_task(task: Document, objects: ObjectStore) -> Document:
+    """`task` with its parameters, error and result as `shown` (masked) beforehand."""
     status = Status(task["status"])
     return {
         "id": task["id"],
         "tool": task["tool"],
-        "parameters": redact(task["parameters"]),
+        "parameters": task["parameters"],
         "status": int(status),
         "status_text": status.text,
         "progress": round(float(task.get("progress") or 0.0), 1),
@@ -57,14 +60,24 @@ async def render_task(task: Document, objects: ObjectStore) -> Document:
     }
 
 
+def _shown(job: Document) -> Document:
+    """The parts of `job` that may hold secrets, masked."""
+    return {"tasks": [{**task, **redact({key: task.get(key) for key in SHOWN_OF_TASK})}
+                      for task in ordered_tasks(job)],
+            "notify": redact(job.get("notify")), "tags": redact(job.get("tags") or [])}
+
+
 async def render_job(job: Document, base_url: str, objects: ObjectStore) -> dict[str, Any]:
+    """Masking is done in a thread: it scans every string of the job, up to megabytes,
+    which the event loop spends on other requests meanwhile."""
     status = Status(job["status"])
-    tasks = await asyncio.gather(*(render_task(task, objects) for task in ordered_tasks(job)))
+    shown = await asyncio.to_thread(_shown, job)
+    tasks = await asyncio.gather(*(render_task(task, objects) for task in shown["tasks"]))
     return {
         "id": job["_id"],
         "url": job_url(base_url, job["_id"]),
         "tasks": list(tasks),
-        "notify": job.get("notify"),
+        "notify": shown["notify"],
         "organization": job.get("organization"),
         "organization_id": job.get("organization_id"),
         "user": job.get("user"),
@@ -78,7 +91,7 @@ async def render_job(job: Document, base_url: str, objects: ObjectStore) -> dict
         "purchase_order_id": None,
         "job_bundle": job.get("job_bundle"),
         "job_bundle_id": job.get("job_bundle_id"),
-        "tags": job.get("tags") or [],
+        "tags": shown["tags"],
         "region": job["region"],
         "role_arn": None,
     }

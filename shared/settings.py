@@ -6,6 +6,8 @@ compose `.env`) configures any of them; each service reads only the fields it ne
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from pathlib import Path
@@ -123,6 +125,11 @@ class Settings(BaseSettings):
     log_batch_wait_ms: int = Field(default=20, ge=0, le=10_000)
     logger_url: str = Field(default="", description="where the gateway finds the logger's API")
 
+    # Credentials at rest: comma-separated Fernet keys, newest first (see shared/secrets.py).
+    # Unset, each process makes one up (and says so): fine for one process and for
+    # `conveyor dev`, which writes its own into its env file; not for a deployment.
+    secrets_key: SecretStr = Field(default_factory=lambda: SecretStr(_new_fernet_key()))
+
     # `conveyor dev`
     dev_api_key: SecretStr | None = None
 
@@ -159,6 +166,22 @@ class Settings(BaseSettings):
     def _bucket_name(cls, value: str) -> str:
         if not _BUCKET.match(value):
             raise ValueError("must be 3-63 lowercase letters, digits, '.' or '-'")
+        return value
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr) -> SecretStr:
+        keys = _split(value.get_secret_value())
+        if not keys:
+            raise ValueError("must hold at least one key")
+        for index, key in enumerate(keys):
+            try:
+                valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+            except (binascii.Error, ValueError):
+                valid = False
+            if not valid:
+                raise ValueError(f"key {index + 1} is not a Fernet key (32 bytes in URL-safe "
+                                 "base64, as Fernet.generate_key() makes)")
         return value
 
     @field_validator("regions", mode="before")
@@ -202,12 +225,24 @@ class Settings(BaseSettings):
         return self.logger_url or f"http://127.0.0.1:{self.logger_port}"
 
     @property
+    def secrets_keys(self) -> list[str]:
+        return _split(self.secrets_key.get_secret_value())
+
+    @property
     def s3_secure(self) -> bool:
         return self.s3_endpoint.startswith("https://")
 
     @property
     def s3_host(self) -> str:
         return self.s3_endpoint.split("://", 1)[1]
+
+
+def _new_fernet_key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def env_name(field: str) -> str:
@@ -236,7 +271,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         location = ".".join(str(part) for part in error["loc"])
         name = env_name(location) if location else "settings"
         value = error.get("input")
-        shown = "" if location in {"s3_secret_key", "s3_access_key", "dev_api_key"} else (
+        shown = "" if location in {"s3_secret_key", "s3_access_key", "dev_api_key",
+                                   "secrets_key"} else (
             f" (got {value!r})" if location and not isinstance(value, dict) else ""
         )
         message = str(error["msg"]).removeprefix("Value error, ")

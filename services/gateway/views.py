@@ -11,7 +11,7 @@ from pymongo import DESCENDING
 from services.gateway import idempotency, outbox
 from services.gateway.jobcontrol import cancel_job, rerun_job
 from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
-from services.gateway.submission import build_job, parse_spec, read_json
+from services.gateway.submission import build_job, checked_spec, read_json
 from shared.api import ApiError, bad_request, int_query, not_found
 from shared.auth import PRINCIPAL, Principal
 from shared.jobmetrics import job_metrics
@@ -68,7 +68,7 @@ async def create_job(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     store = request.app[STORE]
     payload = await read_json(request)
-    spec = parse_spec(payload, settings)
+    spec = await checked_spec(payload, settings)
     claim = idempotency.claim_for(request, request[PRINCIPAL].user_id, payload)
     if claim is not None and (earlier := await idempotency.earlier_job(store, claim)):
         return await replayed(request, earlier)

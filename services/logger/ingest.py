@@ -9,6 +9,7 @@ from typing import Any
 from pymongo.errors import BulkWriteError
 
 from shared.messages import LogBatch, LogEntry, LogLine, Message
+from shared.redaction import mask_text
 from shared.store import Document, Store
 
 DUPLICATE_KEY = 11000
@@ -29,7 +30,8 @@ def entry_document(entry: LogEntry | LogBatch, line: LogEntry | LogLine) -> Docu
         "position": position(entry.attempt, line.seq),
         "timestamp": line.timestamp,
         "level": line.level,
-        "message": line.message,
+        # Masked here too: not every writer of log lines is a worker that masks its own.
+        "message": mask_text(line.message),
     }
 
 

@@ -21,6 +21,7 @@ from shared.messages import (
     TaskStarted,
     TaskSucceeded,
 )
+from shared.secrets import sealer_for
 from shared.settings import Settings
 from shared.store import Document, Store
 from shared.toolspecs import task_parameter_errors
@@ -92,6 +93,7 @@ class Intake:
             message.job_id, spec, region=region, organization_id=message.organization_id,
             organization=organization, user_id=message.user_id, user=user,
             job_bundle_id=None, job_bundle=None, now=datetime.now(UTC),
+            sealer=sealer_for(self.settings),
         )
         document["created"] = message.created_at
         # Created with its first task claimed for dispatch: one write instead of two. If the

@@ -15,6 +15,7 @@ from shared.errors import PermanentError
 from shared.jobview import render_job
 from shared.netguard import ForbiddenAddressError, GuardedResolver, check_url
 from shared.objects import ObjectStore
+from shared.secrets import sealer_for
 from shared.settings import Settings
 from shared.store import Document, Store
 
@@ -53,7 +54,7 @@ class Notifier:
         allow = self.settings.allow_private_networks
         outcome: Document
         try:
-            url = URL(job["notify"])
+            url = URL(sealer_for(self.settings).open(job["notify"]))
             check_url(url, allow)
             outcome = await self._post(url, body, allow)
         except (PermanentError, ValueError) as exc:

@@ -47,6 +47,7 @@ from shared.messages import (
     TaskSucceeded,
 )
 from shared.objects import ObjectStore
+from shared.secrets import SealedValueError, open_sealed
 from shared.settings import Settings
 from shared.toolspecs import PARAMETERS, field_errors
 from shared.topology import EVENTS_EXCHANGE
@@ -90,6 +91,11 @@ class TaskRunner:
             raise PermanentError(f"{task.type} does not belong on a task queue")
         structlog.contextvars.bind_contextvars(task_id=task.task_id, tool=task.tool,
                                                task_attempt=task.attempt)
+        try:
+            task = task.model_copy(update={"parameters": open_sealed(task, self.settings)})
+        except SealedValueError as exc:
+            await self._failed(task, "SealedValueError", str(exc), [])
+            return
         secrets = secret_values(task.parameters)
         if self._of_stopped_run(task):
             await self._failed(task, "Cancelled", "the job was stopped", secrets)

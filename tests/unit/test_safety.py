@@ -20,7 +20,7 @@ def test_redact_masks_secrets_but_keeps_the_shape() -> None:
         "access_key": "***", "secret_key": "***", "endpoint": "https://s3.example.com"},
         "list": [{"token": "***"}], "empty_password": None}
     assert parameters["credentials"]["secret_key"] == "SK"  # a copy, not in place
-    assert sorted(secret_values(parameters)) == ["AK", "SK", "T"]
+    assert sorted(secret_values(parameters)) == ["AK", "SK", "T", "pw"]  # the URL's too
     assert redact_text("failed with SK at https://u:p@h/x", ["SK"]) == (
         "failed with *** at https://u:***@h/x")
 

@@ -37,6 +37,7 @@ from shared.api import ApiError
 from shared.auth import PRINCIPAL
 from shared.jobs import Status, new_job_document
 from shared.jobspec import JobSpec, TaskSpec
+from shared.secrets import sealer_for
 from shared.store import Document
 from shared.toolspecs import GateAnnotate, field_errors
 from shared.xmlforms import respond
@@ -138,6 +139,7 @@ async def launch(request: web.Request, job: Document, core: Document | None) -> 
                 organization_id=job["organization_id"], organization=job["organization"],
                 user_id=principal.user_id, user=principal.user, job_bundle_id=None,
                 job_bundle=None, now=datetime.now(UTC),
+                sealer=sealer_for(request.app[SETTINGS]),
             )
             await store_and_publish(request, document)
         else:

@@ -39,6 +39,7 @@ from services.gateway.keys import OBJECTS, SETTINGS, STORE
 from shared.api import ApiError
 from shared.auth import PRINCIPAL
 from shared.jobs import new_job_id
+from shared.secrets import sealer_for
 from shared.store import Document
 from shared.toolspecs import split_s3_url
 from shared.xmlforms import respond
@@ -119,11 +120,13 @@ class JobChanged(ApiError):
 
 
 async def change(request: web.Request, job: Document, fields: Document) -> Document:
-    """Set `fields` if nobody changed the job since it was read (else JobChanged)."""
+    """Set `fields` if nobody changed the job since it was read (else JobChanged). Their
+    secrets (a password, a secretKey, an indexUrl's password) are stored sealed; the
+    worker that runs the job opens them."""
     store = request.app[STORE]
     result = await store.gate_jobs.update_one(
         {"_id": job["_id"], "version": job["version"]},
-        {"$set": fields, "$inc": {"version": 1}},
+        {"$set": sealer_for(request.app[SETTINGS]).seal(fields), "$inc": {"version": 1}},
     )
     if result.modified_count == 0:
         raise JobChanged

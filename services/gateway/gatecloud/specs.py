@@ -26,6 +26,7 @@ from services.gateway.gatecloud.records import (
 from services.gateway.keys import STORE
 from services.worker.annotation.formats import DEFAULT_EXTENSIONS
 from shared.api import ApiError, bad_request, not_found
+from shared.redaction import redact
 from shared.store import Document
 from shared.xmlforms import respond
 
@@ -50,15 +51,19 @@ def spec_url(request: web.Request, job_id: str, kind: str, spec_id: str) -> str:
 
 
 def input_view(request: web.Request, job: Document, spec: Document) -> dict[str, Any]:
-    return {"url": spec_url(request, job["_id"], "input", spec["id"]), "id": spec["id"],
-            **{key: value for key, value in spec.items() if key not in {"id", "sourceBundle"}},
-            "sourceBundle": bundle_url(request, spec["sourceBundle"])}
+    shown: dict[str, Any] = redact({
+        "url": spec_url(request, job["_id"], "input", spec["id"]), "id": spec["id"],
+        **{key: value for key, value in spec.items() if key not in {"id", "sourceBundle"}},
+        "sourceBundle": bundle_url(request, spec["sourceBundle"])})
+    return shown
 
 
 def output_view(request: web.Request, job: Document, spec: Document) -> dict[str, Any]:
-    """§7.3: every key but the password."""
-    return {"url": spec_url(request, job["_id"], "output", spec["id"]), "id": spec["id"],
-            **{key: value for key, value in spec.items() if key not in {"id", "password"}}}
+    """§7.3: every key but the password (and an `indexUrl`'s secrets masked)."""
+    shown: dict[str, Any] = redact({
+        "url": spec_url(request, job["_id"], "output", spec["id"]), "id": spec["id"],
+        **{key: value for key, value in spec.items() if key not in {"id", "password"}}})
+    return shown
 
 
 VIEWS = {"input": input_view, "output": output_view}
