@@ -24,6 +24,7 @@ from services.scheduler.presence import Presence
 from shared.broker import CONNECTION_ERRORS
 from shared.errors import DependencyError
 from shared.jobs import Status
+from shared.outage import STORE_DOWN
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -61,6 +62,9 @@ class Sweeper:
                 due[step] = now + interval
                 try:
                     await step()
+                except STORE_DOWN as exc:  # the consumers hold their messages meanwhile
+                    log.warning("sweep skipped: store unavailable", step=step.__name__,
+                                error=str(exc).split(",")[0])
                 except Exception:  # the next round tries again; a sweep must not end the loop
                     log.exception("sweep failed", step=step.__name__)
 
