@@ -19,7 +19,7 @@ from shared.broker import Publisher
 from shared.consumer import dead_letter
 from shared.errors import MessageError
 from shared.messages import Message, decode
-from shared.outage import STORE_DOWN, Outage
+from shared.outage import HOLD_ROUNDS, STORE_DOWN, Outage
 
 log = structlog.get_logger(__name__)
 BatchHandler = Callable[[list[Message]], Awaitable[None]]
@@ -115,6 +115,7 @@ class BatchConsumer:
             self._spawn_flush()
 
     async def _store(self, messages: list[Message]) -> None:
+        rounds = 0
         while True:
             try:
                 await self.handler(messages)
@@ -122,7 +123,10 @@ class BatchConsumer:
             except STORE_DOWN as exc:
                 if self.outage is None:
                     raise
-                await self.outage.wait_until_up(exc)
+                if not await self.outage.wait_until_up(exc):
+                    rounds += 1  # the store answers: the batch itself fails
+                    if rounds >= HOLD_ROUNDS:
+                        raise
 
     async def stop(self, grace: float) -> None:
         """Stop taking deliveries and make what was received durable within `grace`."""

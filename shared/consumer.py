@@ -4,9 +4,9 @@
 - the store is down (with an
   `Outage` to wait on)          -> hold the delivery, wait until the store answers, then
                                    handle it again (as a redelivery): no attempt is spent
-- the broker connection failed  -> no copy is made: the delivery goes back to the queue as
-                                   its channel closes (or with a nack after a pause, if the
-                                   channel survived), so it can never exist twice
+- the broker connection failed  -> no copy is made: the delivery went back to the queue as
+                                   its channel closed, so it can never exist twice (a broker
+                                   error on a channel that lives is a transient error)
 - `TransientError` / `Retry`    -> republish after a capped exponential backoff with jitter
                                    (through a TTL queue that dead-letters back), then ack;
                                    after the last attempt -> dead-letter
@@ -20,9 +20,8 @@
 from __future__ import annotations
 
 import asyncio
-import random
+import collections
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -30,9 +29,10 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from shared.broker import CONNECTION_ERRORS, Publisher, build_message
+from shared.delivery import Delivery, RetryPolicy
 from shared.errors import MessageError, PermanentError, Retry, TransientError
-from shared.messages import Message, decode
-from shared.outage import STORE_DOWN, Outage
+from shared.messages import decode
+from shared.outage import HOLD_ROUNDS, STORE_DOWN, Outage
 from shared.topology import (
     ATTEMPT_HEADER,
     DEAD_AT_HEADER,
@@ -44,42 +44,7 @@ from shared.topology import (
 
 log = structlog.get_logger(__name__)
 # Failures that may pass: retried with backoff rather than dead-lettered.
-TRANSIENT: tuple[type[BaseException], ...] = (TransientError, *STORE_DOWN)
-# A delivery handed back after broker trouble waits this long first, so that a channel that
-# survived does not spin on it.
-HAND_BACK_PAUSE = 1.0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 300.0
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt `attempt` (1-based): doubling from
-        `base_delay`, capped, with jitter in [50 %, 100 %] so that retries spread out."""
-        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        jitter: float = (rng or random).random()
-        return ceiling * (0.5 + 0.5 * jitter)
-
-
-@dataclass
-class Delivery:
-    """A decoded message. A handler that settles it some other way first (a worker that
-    reported its task handed back) acks it with `ack_now()`; the consumer then leaves
-    settling to the handler."""
-
-    message: Message
-    attempt: int
-    redelivered: bool
-    incoming: AbstractIncomingMessage | None = None
-    acked: bool = False
-
-    async def ack_now(self) -> None:
-        if not self.acked and self.incoming is not None:
-            await self.incoming.ack()
-        self.acked = True
+TRANSIENT: tuple[type[BaseException], ...] = (TransientError, *STORE_DOWN, *CONNECTION_ERRORS)
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
@@ -91,8 +56,11 @@ def _reason_text(exc: BaseException) -> str:
 
 class Consumer:
     """Runs `handler` for each message of one queue, each in a task this consumer owns; the
-    channel's prefetch bounds how many run at once. With an `outage`, a handler that finds
-    the store down waits for it instead of failing."""
+    channel's prefetch bounds how many run at once. With a `limit`, a delivery beyond it
+    waits here, unacked, until a handler ends (after a channel reset the broker grants a full
+    prefetch again while earlier handlers still run); it is never handed back, which would
+    count against the queue's delivery limit. With an `outage`, a handler that finds the
+    store down waits for it instead of failing."""
 
     def __init__(
         self,
@@ -102,6 +70,7 @@ class Consumer:
         handler: Handler,
         policy: RetryPolicy,
         outage: Outage | None = None,
+        limit: int | None = None,
     ) -> None:
         self.channel = channel
         self.publisher = publisher
@@ -111,12 +80,14 @@ class Consumer:
         self.outage = outage
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
+        self.limit = limit
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: collections.deque[AbstractIncomingMessage] = collections.deque()
         self._stopping = False
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks) + len(self._waiting)
 
     async def start(self) -> None:
         name = self.publisher.topology.name(self.queue)
@@ -127,9 +98,23 @@ class Consumer:
         if self._stopping:
             await incoming.nack(requeue=True)  # arrived as consuming stopped: hand it back
             return
+        if self.limit is not None and len(self._tasks) >= self.limit:
+            self._waiting.append(incoming)
+            return
+        self._run(incoming)
+
+    def _run(self, incoming: AbstractIncomingMessage) -> None:
         task = asyncio.create_task(self._handle(incoming))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        while self._waiting and not self._stopping and (
+                self.limit is None or len(self._tasks) < self.limit):
+            incoming = self._waiting.popleft()
+            if not incoming.channel.is_closed:  # else the broker gave it to another
+                self._run(incoming)
 
     async def stop(self, grace: float) -> None:
         """Stop taking deliveries, let running handlers finish within `grace` seconds, then
@@ -138,6 +123,10 @@ class Consumer:
         if self._queue is not None and self._tag is not None:
             tag, self._tag = self._tag, None
             await self._queue.cancel(tag)
+        while self._waiting:
+            incoming = self._waiting.popleft()
+            if not incoming.channel.is_closed:
+                await incoming.nack(requeue=True)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
@@ -186,8 +175,11 @@ class Consumer:
         except Exception as exc:
             if delivery.acked:
                 log.exception("handler failed after settling its message")
-            elif isinstance(exc, CONNECTION_ERRORS):
-                await self._hand_back(incoming, exc)
+            elif isinstance(exc, CONNECTION_ERRORS) and incoming.channel.is_closed:
+                # No copy (a retry published while its ack fails would run it twice): the
+                # broker already took the delivery back with its channel.
+                log.warning("broker connection lost; the message goes back to its queue",
+                            reason=str(exc) or type(exc).__name__)
             elif isinstance(exc, TRANSIENT):
                 await self._retry_or_dead_letter(incoming, attempt, exc)
             elif isinstance(exc, PermanentError):
@@ -202,6 +194,7 @@ class Consumer:
     async def _call(self, delivery: Delivery) -> None:
         """The handler, run again (as a redelivery: it may have stopped half-way) each time
         the store turns out to be down, once the store answers."""
+        rounds = 0
         while True:
             try:
                 await self.handler(delivery)
@@ -209,18 +202,11 @@ class Consumer:
             except STORE_DOWN as exc:
                 if self.outage is None or delivery.acked or self._stopping:
                     raise
-                await self.outage.wait_until_up(exc)
+                if not await self.outage.wait_until_up(exc):
+                    rounds += 1
+                    if rounds >= HOLD_ROUNDS:
+                        raise
                 delivery.redelivered = True
-
-    async def _hand_back(self, incoming: AbstractIncomingMessage, exc: BaseException) -> None:
-        """After broker trouble: never a second copy of the message (a retry published while
-        its ack fails would run it twice). A closed channel returns it to the queue by itself."""
-        log.warning("broker trouble; the message goes back to its queue", reason=str(exc))
-        if incoming.channel.is_closed:
-            return
-        await asyncio.sleep(HAND_BACK_PAUSE)
-        if not incoming.channel.is_closed:
-            await incoming.nack(requeue=True)
 
     async def _retry_or_dead_letter(
         self, incoming: AbstractIncomingMessage, attempt: int, exc: BaseException
@@ -284,3 +270,6 @@ class Consuming(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self, grace: float) -> None: ...
+
+
+__all__ = ["Consumer", "Consuming", "Delivery", "Handler", "RetryPolicy", "dead_letter"]

@@ -68,8 +68,11 @@ def configure_logging(
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # Tracebacks without each frame's local variables: a local may hold a credential that no
+    # pattern recognises as one.
     processors.append(structlog.processors.format_exc_info if use_console
-                      else structlog.processors.dict_tracebacks)
+                      else structlog.processors.ExceptionRenderer(
+                          structlog.tracebacks.ExceptionDictTransformer(show_locals=False)))
     processors += [mask_secrets, renderer]
     structlog.configure(
         processors=processors,

@@ -18,6 +18,9 @@ log = structlog.get_logger(__name__)
 # network timeout): the store is away, the message is not at fault.
 STORE_DOWN: tuple[type[BaseException], ...] = (pymongo.errors.ConnectionFailure,)
 Probe = Callable[[], Awaitable[None]]
+# A store that answers at once after a handler met it "down" this often was not down: the
+# message itself fails, and goes the way of any failure.
+HOLD_ROUNDS = 5
 
 
 class Outage:
@@ -33,24 +36,29 @@ class Outage:
         self._lock = asyncio.Lock()
         self._generation = 0  # counts recoveries: a waiter that saw one need not probe
 
-    async def wait_until_up(self, reason: BaseException) -> None:
+    async def wait_until_up(self, reason: BaseException) -> bool:
+        """Returns once the dependency answers: True if it was found down meanwhile (by
+        this caller or another), False if it answered the first probe (it was not down)."""
         seen = self._generation
         async with self._lock:
             if self._generation != seen:
-                return  # recovered while this one waited for the lock
+                return True  # recovered while this one waited for the lock
             log.warning("dependency down; holding messages until it answers",
                         dependency=self.what, reason=str(reason) or type(reason).__name__)
             pause = self.first_pause
             loop = asyncio.get_running_loop()
             began = loop.time()
+            down = False
             while True:
                 await asyncio.sleep(pause)
                 try:
                     await self.probe()
                 except Exception:  # still down: the next probe decides
+                    down = True
                     pause = min(self.max_pause, pause * 2)
                     continue
-                self._generation += 1
-                log.info("dependency answers again", dependency=self.what,
-                         down_seconds=round(loop.time() - began, 1))
-                return
+                if down:
+                    self._generation += 1
+                    log.info("dependency answers again", dependency=self.what,
+                             down_seconds=round(loop.time() - began, 1))
+                return down

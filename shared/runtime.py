@@ -61,8 +61,10 @@ class Broker:
     topology: Topology
     policy: RetryPolicy
 
-    def consumer(self, queue: str, handler: Handler, outage: Outage | None = None) -> Consumer:
-        return Consumer(self.channel, self.publisher, queue, handler, self.policy, outage)
+    def consumer(self, queue: str, handler: Handler, outage: Outage | None = None,
+                 limit: int | None = None) -> Consumer:
+        return Consumer(self.channel, self.publisher, queue, handler, self.policy, outage,
+                        limit)
 
     def batch_consumer(
         self, queue: str, handler: BatchHandler, *, max_batch: int, max_wait: float,

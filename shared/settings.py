@@ -102,7 +102,7 @@ class Settings(BaseSettings):
                     "drained past it, is sent again under the same attempt",
     )
     worker_lost_seconds: float = Field(
-        default=3.0, gt=0, le=600,
+        default=5.0, gt=0, le=600,
         description="a worker whose control queue stays gone this long is dead: its tasks "
                     "are retried elsewhere",
     )

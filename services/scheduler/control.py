@@ -23,7 +23,7 @@ from shared.topology import CONTROL_EXCHANGE
 
 log = structlog.get_logger(__name__)
 CANCEL_ATTEMPTS = 5
-# Longer than a worker's reconnect interval (aio-pika's default: 5 s).
+# Longer than a worker's reconnect interval (1 s) and its control queue's redeclaration.
 RESEND_AFTER = 6.0
 # A stop this old waited out a broker outage in the outbox: workers may still be
 # reconnecting, and a worker without its control queue misses a fanout.

@@ -155,16 +155,17 @@ class Machine:
             await self._refuse_start(event)
 
     async def _refuse_start(self, event: TaskStarted) -> None:
-        """A start that was not accepted: a second copy of an attempt that runs elsewhere,
-        or an attempt already given up. The worker running it stops it without a report.
-        (A start that merely comes after its own attempt's end is left alone.)"""
+        """A start that was not accepted: a second copy of an attempt that runs elsewhere, an
+        attempt already given up, or a dispatch of a job stopped meanwhile. The worker running
+        it stops it without a report (a start reported after its own quick end stops
+        nothing)."""
         job: Document | None = await self.store.jobs.find_one({"_id": event.job_id})
         task = (job or {}).get("tasks", {}).get(task_key(event.task_id))
         if task is None:
             return
         owner = task.get("worker")
-        if task.get("attempt") == event.attempt and owner in (None, event.worker_id):
-            return
+        if task.get("attempt") == event.attempt and owner == event.worker_id:
+            return  # a repeated report of the accepted start
         log.warning("start refused", task_id=event.task_id, attempt=event.attempt,
                     worker=event.worker_id, accepted_worker=owner)
         await self.publisher.publish(CONTROL_EXCHANGE, "", CancelTask(
@@ -250,6 +251,10 @@ class Machine:
             return
         log.warning("task lost; trying again", job_id=job["_id"], task_id=task["id"],
                     worker=task.get("worker"), reason=error_class)
+        if task.get("worker"):  # should it be alive after all, its attempt stops
+            await self.publisher.publish(CONTROL_EXCHANGE, "", CancelTask(
+                job_id=job["_id"], task_id=task["id"], attempts={task["id"]: task["attempt"]},
+                worker_id=task["worker"]))
         await self.on_failed(TaskFailed(
             job_id=job["_id"], task_id=task["id"], attempt=task["attempt"],
             error=TaskError(error_class=error_class, message=message), retryable=True,

@@ -5,7 +5,8 @@ sweepers never act on one task twice.
 - A running task whose worker is gone (its control queue has not existed for
   `worker_lost_seconds`): tried again as a new attempt, within seconds of a worker's death.
 - A running task not heard of for `task_silence_seconds` (a worker that froze, or lost on a
-  host whose connection the broker has not yet closed): the same.
+  host whose connection the broker has not yet closed): the same; but not until a whole
+  silence period after the broker and the store were last away (no heartbeat could come).
 - A dispatched task not started within `dispatch_timeout_seconds` while its region's queue
   holds nothing waiting (so the dispatch is not just queued behind others): sent again under
   the same attempt; a worker refuses a second start of one attempt."""
@@ -19,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from services.scheduler.machine import Machine
+from services.scheduler.machine import ACTIVE, Machine
 from services.scheduler.presence import Presence
 from shared.broker import CONNECTION_ERRORS
 from shared.errors import DependencyError
@@ -29,7 +30,6 @@ from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
 TICK = 1.0
-ACTIVE = [int(Status.QUEUED), int(Status.RUNNING)]
 BROKER_AWAY: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, DependencyError)
 
 
@@ -44,9 +44,13 @@ class Sweeper:
         self.dispatch_timeout = settings.dispatch_timeout_seconds
         self.lost_after = settings.worker_lost_seconds
         self._missing: dict[str, float] = {}  # worker -> when its queue was first missed
+        # Heartbeats cannot arrive while the broker or the store is away: silence means
+        # nothing until a whole silence period after both are back.
+        self._deaf_until = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self._deaf()  # the heartbeats sent while no scheduler ran are still queued
         self._task = asyncio.create_task(self._loop())
 
     async def _loop(self) -> None:
@@ -55,6 +59,8 @@ class Sweeper:
         due = dict.fromkeys(rounds, 0.0)
         while True:
             await asyncio.sleep(TICK)
+            if not self.presence.connection.connected.is_set():
+                self._deaf()
             for step, interval in rounds.items():
                 now = time.monotonic()
                 if now < due[step]:
@@ -63,10 +69,18 @@ class Sweeper:
                 try:
                     await step()
                 except STORE_DOWN as exc:  # the consumers hold their messages meanwhile
+                    self._deaf()
                     log.warning("sweep skipped: store unavailable", step=step.__name__,
                                 error=str(exc).split(",")[0])
+                except BROKER_AWAY as exc:
+                    self._deaf()
+                    log.warning("sweep skipped: broker unavailable", step=step.__name__,
+                                error=str(exc) or type(exc).__name__)
                 except Exception:  # the next round tries again; a sweep must not end the loop
                     log.exception("sweep failed", step=step.__name__)
+
+    def _deaf(self) -> None:
+        self._deaf_until = time.monotonic() + self.silence
 
     async def lost_workers(self) -> int:
         """Give up the tasks of workers whose control queue stayed gone; returns how many."""
@@ -79,6 +93,7 @@ class Sweeper:
             # Blind while the broker is away (and every worker is reconnecting then): start
             # counting afresh once it is back.
             self._missing.clear()
+            self._deaf()
             return 0
         self._missing = {w: self._missing.get(w, now) for w in missing}
         lost = [w for w, since in self._missing.items() if now - since >= self.lost_after]
@@ -95,6 +110,8 @@ class Sweeper:
 
     async def silent(self) -> int:
         """Give up running tasks not heard of for the silence period; returns how many."""
+        if time.monotonic() < self._deaf_until:
+            return 0
         cutoff = datetime.now(UTC) - timedelta(seconds=self.silence)
         jobs = await self.machine.store.jobs.find(
             {"status": int(Status.RUNNING), "heartbeat": {"$lt": cutoff}}).to_list()

@@ -35,7 +35,8 @@ async def serve(
         return [
             ControlListener(broker.channel, broker.topology, runner.worker_id,
                             runner.on_control),
-            broker.consumer(tasks_queue(region), runner.on_task),
+            broker.consumer(tasks_queue(region), runner.on_task,
+                            limit=settings.worker_concurrency),
             # Uploads of workers killed mid-put that no retry came back for.
             Background("upload-sweeper", lambda: keep_sweeping_stale_uploads(objects, settings)),
         ]

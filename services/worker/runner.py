@@ -80,6 +80,8 @@ class TaskRunner:
         self._running: dict[TaskKey, tuple[int, asyncio.Task[None]]] = {}  # (attempt, run)
         self._stopped: set[TaskKey] = set()
         self._refused: set[TaskKey] = set()  # starts the scheduler did not accept
+        # Refusals of attempts not (yet) running here: one may come before its run exists.
+        self._refusals: collections.OrderedDict[AttemptKey, None] = collections.OrderedDict()
         self._started: collections.OrderedDict[AttemptKey, None] = collections.OrderedDict()
         # Jobs stopped lately (when, and each task's attempt then): a task of the stopped
         # run still queued is not run when it arrives; one of a later run is.
@@ -130,6 +132,9 @@ class TaskRunner:
         key = (task.job_id, task.task_id)
         run = asyncio.create_task(TOOLS[task.tool](context, parameters))
         self._running[key] = (task.attempt, run)
+        if attempt_key in self._refusals:  # refused while it was being set up
+            self._refused.add(key)
+            run.cancel()
         heartbeat = asyncio.create_task(self._heartbeat(context))
         try:
             await self._finish(delivery, context, run, secrets)
@@ -237,6 +242,10 @@ class TaskRunner:
         the scheduler did not accept them."""
         if message.worker_id != self.worker_id:
             return
+        for task_id, attempt in message.attempts.items():
+            self._refusals[(message.job_id, task_id, attempt)] = None
+        while len(self._refusals) > STARTED_MEMORY:
+            self._refusals.popitem(last=False)
         for key, (attempt, run) in list(self._running.items()):
             if key[0] == message.job_id and message.attempts.get(key[1]) == attempt:
                 self._refused.add(key)

@@ -17,9 +17,21 @@ async def test_waiters_share_one_prober_and_all_go_when_it_answers() -> None:
             raise ConnectionError("still down")
 
     outage = Outage("store", probe, max_pause=0.02, first_pause=0.01)
-    await asyncio.wait_for(asyncio.gather(
+    found_down = await asyncio.wait_for(asyncio.gather(
         *(outage.wait_until_up(ConnectionError("down")) for _ in range(5))), 5)
     assert calls == 4  # the waiters behind the first did not probe again
+    assert found_down == [True] * 5
+
+
+async def test_a_store_that_answers_at_once_was_not_down() -> None:
+    """The caller then counts the failure against the message (a poison message must not
+    loop forever on a store that is up)."""
+
+    async def probe() -> None:
+        return None
+
+    outage = Outage("store", probe, first_pause=0.01)
+    assert await asyncio.wait_for(outage.wait_until_up(ConnectionError("reset")), 5) is False
 
 
 async def test_a_new_outage_after_recovery_is_probed_again() -> None:

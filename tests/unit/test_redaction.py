@@ -125,3 +125,26 @@ def test_every_log_line_has_its_secrets_masked(
     assert "retrying https://h/?X-Amz-Signature=***" in written
     assert [word for word in ("pw-in-exc", "pw-in-event", "pw-in-url", "pw-in-key",
                               "pw-in-list", "pw-std") if word in written] == []
+
+
+def test_a_logged_traceback_carries_no_local_variables(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A local variable may hold a credential under a name no pattern knows."""
+
+    def fails() -> None:
+        creds = {"k": "hunter2-in-a-local"}
+        raise RuntimeError(f"failed with {len(creds)} values")
+
+    configure_logging("info", "json")
+    try:
+        try:
+            fails()
+        except RuntimeError:
+            structlog.get_logger("test").exception("it broke")
+    finally:
+        structlog.reset_defaults()  # the configuration holds this test's captured stderr
+    err = capsys.readouterr().err
+    assert "it broke" in err
+    assert "failed with 1 values" in err
+    assert "hunter2-in-a-local" not in err
