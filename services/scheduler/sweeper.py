@@ -14,7 +14,6 @@ sweepers never act on one task twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +25,7 @@ from shared.broker import CONNECTION_ERRORS
 from shared.errors import DependencyError
 from shared.jobs import Status
 from shared.outage import STORE_DOWN
+from shared.runtime import Background
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -47,11 +47,11 @@ class Sweeper:
         # Heartbeats cannot arrive while the broker or the store is away: silence means
         # nothing until a whole silence period after both are back.
         self._deaf_until = 0.0
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Background(self.queue, self._loop)
 
     async def start(self) -> None:
         self._deaf()  # the heartbeats sent while no scheduler ran are still queued
-        self._task = asyncio.create_task(self._loop())
+        await self._rounds.start()
 
     async def _loop(self) -> None:
         rounds = {self.lost_workers: TICK, self.silent: max(TICK, self.silence / 4),
@@ -144,9 +144,5 @@ class Sweeper:
         return sent
 
     async def stop(self, grace: float) -> None:
-        del grace
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._rounds.stop(grace)
         await self.presence.close()

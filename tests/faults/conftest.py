@@ -18,6 +18,7 @@ from services.dev.processes import ChildProcess
 from services.dev.servers import LocalServers, free_port
 from shared.health import serve_app
 from shared.settings import Settings, to_env_lines
+from tests.faults.faults import StoreProcess, store_process
 from tests.processes import conveyor, wait_status
 
 # The private node closes a channel whose delivery stays unacked for 2 s, checked every
@@ -34,6 +35,14 @@ async def private_broker(
     await servers.start_rabbitmq(tmp_path_factory.mktemp("rabbit"), SHORT_CONSUMER_TIMEOUT)
     yield servers
     await servers.stop()
+
+
+@pytest.fixture
+async def private_store(tmp_path: Path) -> AsyncIterator[StoreProcess]:
+    """An nx-27017 of one test, to kill and start again on its port and data. Requested
+    before `settings_factory`, so it is still up when the test's database is dropped."""
+    async with store_process(tmp_path / "store") as store:
+        yield store
 
 
 def private_url(servers: LocalServers) -> str:

@@ -166,3 +166,18 @@ async def wait_jobs(settings: Settings, count: int, within: float,
                 raise AssertionError(f"{count - done} jobs short after {within:g} s, "
                                      f"e.g. {left}")
             await asyncio.sleep(0.5)
+
+
+async def assert_each_job_done_once(
+    settings: Settings, successes: Counter[tuple[str, int]], jobs: int
+) -> None:
+    """`jobs` jobs Completed, each task in one attempt, nothing dead-lettered, and no task
+    reported done twice. Call it while `count_successes` still counts: late duplicates, if
+    any, get a second to arrive."""
+    await asyncio.sleep(1.0)  # an observation window, not a wait for an event
+    outcomes = await job_outcomes(settings)
+    dead = await dead_letter_counts(settings)
+    assert outcomes["Completed"] == jobs, outcomes
+    assert outcomes["extra attempts"] == 0, outcomes
+    assert sum(dead.values()) == 0, dead
+    assert max(successes.values()) == 1, [k for k, n in successes.items() if n > 1]

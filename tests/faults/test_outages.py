@@ -6,22 +6,16 @@ accepted is carried out once the server is back; what it cannot do answers 503 w
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from services.dev.processes import ChildProcess
-from services.dev.servers import LocalServers, free_port, port_answers, venv_script, wait_until
+from services.dev.servers import LocalServers, free_port
 from services.logger.main import serve as serve_logger
 from shared.store import open_store
 from tests.conftest import SettingsFactory
 from tests.faults.conftest import env_for, private_url
+from tests.faults.faults import StoreProcess
 from tests.platform import Client, backend, gateway_for, service, submit, wait_job
 from tests.processes import conveyor
 
@@ -29,50 +23,6 @@ FAST = {"heartbeat_seconds": 0.5, "task_silence_seconds": 30.0}
 QUICK = {"tasks": [{"tool": "debug:sleep", "parameters": {"seconds": 0}}]}
 # What a request may take to answer 503 once a server is gone.
 ANSWER_WITHIN = 4.0
-
-
-@dataclass
-class PrivateStore:
-    """An nx-27017 of one test, to kill and start again on the same port and data."""
-
-    data_dir: Path
-    port: int
-    child: ChildProcess | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.child = await ChildProcess.start(
-            "nx-27017 (private)",
-            [venv_script("nx-27017"), "--data-dir", str(self.data_dir / "mongo"),
-             "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-file", str(self.data_dir / "nx-27017.log")],
-            log_path=self.data_dir / "nx-27017.out",
-        )
-        await wait_until("nx-27017", self.child, lambda: port_answers("127.0.0.1", self.port),
-                         30)
-
-    async def kill(self) -> None:
-        assert self.child is not None
-        os.killpg(self.child.pid, signal.SIGKILL)
-        await self.child.process.wait()
-
-    async def stop(self) -> None:
-        if self.child is not None:
-            await self.child.stop()
-
-
-@pytest.fixture
-async def private_store(tmp_path: Path) -> AsyncIterator[PrivateStore]:
-    """Requested before `settings_factory`, so it is still up when the test's database is
-    dropped."""
-    (tmp_path / "mongo").mkdir()
-    store = PrivateStore(tmp_path, free_port())
-    await store.start()
-    yield store
-    await store.stop()
 
 
 async def timed_post(client: Client, path: str, headers: dict[str, str],
@@ -125,7 +75,7 @@ async def test_stop_and_restart_while_the_broker_is_down_are_carried_out_once_it
 
 
 async def test_a_killed_store_is_a_503_naming_it_and_everything_works_once_it_is_back(
-    private_store: PrivateStore, settings_factory: SettingsFactory, aiohttp_client: Any
+    private_store: StoreProcess, settings_factory: SettingsFactory, aiohttp_client: Any
 ) -> None:
     settings = settings_factory(mongo_url=private_store.url, logger_port=free_port())
     client, account = await gateway_for(settings, aiohttp_client)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,22 +13,13 @@ import pytest
 from tests.conftest import SettingsFactory
 from tests.faults.faults import (
     StoreProcess,
+    assert_each_job_done_once,
     count_successes,
-    dead_letter_counts,
-    job_outcomes,
-    store_process,
     wait_jobs,
 )
 from tests.platform import backend, gateway_for, submit, wait_job
 
 JOBS = 20
-
-
-@pytest.fixture
-async def private_store(tmp_path: Path) -> AsyncIterator[StoreProcess]:
-    """Set up before `settings_factory`, so it still runs when that cleans up."""
-    async with store_process(tmp_path / "store") as store:
-        yield store
 
 
 @pytest.mark.timeout(240)
@@ -52,11 +41,5 @@ async def test_a_store_outage_holds_messages_and_loses_nothing(
         back = time.monotonic()
         await wait_jobs(settings, JOBS, within=90)
         recovered = time.monotonic() - back
-        await asyncio.sleep(1.0)  # late duplicates, if any, would be counted meanwhile
-        outcomes = await job_outcomes(settings)
-        dead = await dead_letter_counts(settings)
-    assert outcomes["Completed"] == JOBS, outcomes
-    assert outcomes["extra attempts"] == 0, outcomes
-    assert sum(dead.values()) == 0, dead
-    assert max(successes.values()) == 1, [k for k, n in successes.items() if n > 1]
+        await assert_each_job_done_once(settings, successes, JOBS)
     print(f"store outage 25 s: {JOBS} jobs completed {recovered:.1f} s after its return")
