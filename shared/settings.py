@@ -119,8 +119,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_retention_days: int = Field(default=30, ge=1, le=3650)
-    log_rate_per_minute: int = Field(default=20, ge=1, le=1_000_000)
-    log_rate_per_day: int = Field(default=1000, ge=1, le=100_000_000)
+    # Calls per API key to the log routes in any 60 s / 24 h span. The window stores each
+    # accepted call, hence the bound (shared.ratelimit.MAX_CALLS).
+    log_rate_per_minute: int = Field(default=20, ge=1, le=10_000)
+    log_rate_per_day: int = Field(default=1000, ge=1, le=10_000)
     log_batch_size: int = Field(default=500, ge=1, le=10_000)
     log_batch_wait_ms: int = Field(default=20, ge=0, le=10_000)
     logger_url: str = Field(default="", description="where the gateway finds the logger's API")

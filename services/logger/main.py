@@ -14,14 +14,14 @@ from shared.auth import auth_middleware
 from shared.consumer import Consuming
 from shared.health import dependency_middleware
 from shared.messages import LogBatch, LogEntry
-from shared.ratelimit import Limit, RateLimiter
+from shared.ratelimit import Limit, MongoWindows, RateLimiter
 from shared.runtime import Resources, run_service, serve_consumers
 from shared.settings import Settings
 from shared.topology import LOGGER_ENTRIES
 
 
 def limiter(resources: Resources, settings: Settings) -> RateLimiter:
-    return RateLimiter(resources.need_store(), "logs", [
+    return RateLimiter(MongoWindows(resources.need_store().rate_limits), "logs", [
         Limit("minute", settings.log_rate_per_minute, 60),
         Limit("day", settings.log_rate_per_day, 86_400),
     ])

@@ -40,8 +40,8 @@ async def gateway(
 ) -> AsyncIterator[tuple[Client, Account, str]]:
     """One gateway, account, queued job and logger for every example of a test (fixtures
     are made once per test, not per example: that is what we want here)."""
-    fuzz_settings = settings_factory(logger_port=free_port(), log_rate_per_minute=100_000,
-                                     log_rate_per_day=1_000_000)
+    fuzz_settings = settings_factory(logger_port=free_port(), log_rate_per_minute=10_000,
+                                     log_rate_per_day=10_000)
     client: Client = await aiohttp_client(create_app(fuzz_settings))
     account = await make_account(fuzz_settings)
     job = await submit(client, account, {"tasks": [{"tool": "debug:sleep"}]})

@@ -46,7 +46,7 @@ PEOPLE = {line.split("\t")[0] for line in
 @pytest.fixture
 def gate_settings(settings_factory: SettingsFactory) -> Settings:
     return settings_factory(logger_port=free_port(), log_rate_per_minute=10_000,
-                            log_rate_per_day=100_000, allow_private_networks=True,
+                            log_rate_per_day=10_000, allow_private_networks=True,
                             gate_price_hour=1.5, gate_price_setup=0.25)
 
 

@@ -5,23 +5,6 @@ from aiohttp.test_utils import make_mocked_request
 
 from services.logger.views import decode_cursor, encode_cursor, iso_date, parse_moment
 from shared.api import ApiError
-from shared.ratelimit import Limit, Verdict
-
-
-def test_windows_and_reset() -> None:
-    minute = Limit("minute", 20, 60)
-    assert minute.window(120.0) == minute.window(179.9) == 2
-    assert minute.window(180.0) == 3
-    assert minute.reset_in(170.2) == 10
-    assert minute.reset_in(179.99) == 1
-
-
-def test_verdict_headers() -> None:
-    refused = Verdict(False, Limit("minute", 20, 60), 0, 12)
-    assert refused.headers("20;w=60") == {
-        "RateLimit-Policy": "20;w=60", "RateLimit-Limit": "20", "RateLimit-Remaining": "0",
-        "RateLimit-Reset": "12", "Retry-After": "12"}
-    assert "Retry-After" not in Verdict(True, Limit("day", 5, 86400), 3, 100).headers("p")
 
 
 def test_cursor_round_trip() -> None:
