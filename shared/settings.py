@@ -234,10 +234,6 @@ class Settings(BaseSettings):
         return _split(self.secrets_key.get_secret_value())
 
     @property
-    def s3_secure(self) -> bool:
-        return self.s3_endpoint.startswith("https://")
-
-    @property
     def s3_host(self) -> str:
         return self.s3_endpoint.split("://", 1)[1]
 
