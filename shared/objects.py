@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 import urllib3
@@ -40,9 +41,14 @@ class IncompleteUpload:
 
 
 class ObjectStore:
-    def __init__(self, client: Minio, bucket: str) -> None:
+    """`client` does the work; `signer` (by default `client`) signs the URLs given to
+    clients: a client of the address they reach S3 at, which may not be ours (signature v4
+    covers the host, so a URL signed for one address cannot be rewritten to another)."""
+
+    def __init__(self, client: Minio, bucket: str, signer: Minio | None = None) -> None:
         self.client = client
         self.bucket = bucket
+        self.signer = signer or client
 
     async def ensure_bucket(self) -> None:
         def ensure() -> None:
@@ -215,12 +221,12 @@ class ObjectStore:
 
     async def presigned_put_url(self, key: str, expires: timedelta = timedelta(hours=1)) -> str:
         return await asyncio.to_thread(
-            self.client.presigned_put_object, self.bucket, key, expires=expires
+            self.signer.presigned_put_object, self.bucket, key, expires=expires
         )
 
     async def presigned_url(self, key: str, expires: timedelta = timedelta(hours=1)) -> str:
         return await asyncio.to_thread(
-            self.client.presigned_get_object, self.bucket, key, expires=expires
+            self.signer.presigned_get_object, self.bucket, key, expires=expires
         )
 
 
@@ -247,12 +253,16 @@ async def keep_sweeping_stale_uploads(store: ObjectStore, settings: Settings,
         await asyncio.sleep(interval)
 
 
-def make_client(settings: Settings, http: urllib3.PoolManager) -> Minio:
+def make_client(settings: Settings, http: urllib3.PoolManager, endpoint: str = "") -> Minio:
+    """A client of `endpoint` (default: CONVEYOR_S3_ENDPOINT). The region is always given,
+    so presigning is offline: minio would otherwise ask the endpoint for the bucket's
+    region, and a public endpoint may not be reachable from where the service runs."""
+    address = urlsplit(endpoint or settings.s3_endpoint)
     return Minio(
-        settings.s3_host,
+        address.netloc,
         access_key=settings.s3_access_key.get_secret_value(),
         secret_key=settings.s3_secret_key.get_secret_value(),
-        secure=settings.s3_secure,
+        secure=address.scheme == "https",
         region=settings.s3_region,
         http_client=http,
     )
@@ -265,7 +275,10 @@ async def open_objects(settings: Settings) -> AsyncIterator[ObjectStore]:
         retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
         maxsize=16,
     )
-    store = ObjectStore(make_client(settings, http), settings.s3_bucket)
+    client = make_client(settings, http)
+    signer = (make_client(settings, http, settings.s3_public_endpoint)
+              if settings.s3_client_endpoint != settings.s3_endpoint else client)
+    store = ObjectStore(client, settings.s3_bucket, signer)
     try:
         await store.ensure_bucket()
     except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:

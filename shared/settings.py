@@ -17,16 +17,19 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared import endpoints
 from shared.errors import ConfigError
 
 ENV_PREFIX = "CONVEYOR_"
 _REGION = re.compile(r"^[a-z0-9][a-z0-9:._-]{0,62}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_URL_PASSWORD = re.compile(r"(://[^/@]*?:)[^/@]*@")
 # Variables read by the client CLI (and the GATE walkthrough) or by the browser tests
 # (CONVEYOR_CHROMIUM) rather than by a service; not an error to find them set.
 CLIENT_VARIABLES = frozenset({"CONVEYOR_URL", "CONVEYOR_API_KEY", "CONVEYOR_CHROMIUM"})
@@ -48,10 +51,12 @@ class Settings(BaseSettings):
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = "conveyor"
     s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_public_endpoint: str = Field(default="", description="S3 address clients use, which "
+                                    "their presigned URLs are signed for; default: s3_endpoint")
     s3_access_key: SecretStr = SecretStr("minioadmin")
     s3_secret_key: SecretStr = SecretStr("minioadmin")
     s3_bucket: str = "conveyor"
-    s3_region: str = "us-east-1"
+    s3_region: str = Field(default="us-east-1", min_length=1)
 
     # Regions
     regions: Annotated[list[str], NoDecode] = ["local"]
@@ -156,12 +161,12 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("s3_endpoint")
+    @field_validator("s3_endpoint", "s3_public_endpoint")
     @classmethod
-    def _s3_scheme(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+    def _s3_endpoint(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.field_name == "s3_public_endpoint":
+            return value  # unset: clients use CONVEYOR_S3_ENDPOINT too
+        return endpoints.s3_endpoint(value)
 
     @field_validator("s3_bucket")
     @classmethod
@@ -231,12 +236,13 @@ class Settings(BaseSettings):
         return _split(self.secrets_key.get_secret_value())
 
     @property
-    def s3_secure(self) -> bool:
-        return self.s3_endpoint.startswith("https://")
-
-    @property
     def s3_host(self) -> str:
         return self.s3_endpoint.split("://", 1)[1]
+
+    @property
+    def s3_client_endpoint(self) -> str:
+        """Where the presigned URLs given to clients point."""
+        return self.s3_public_endpoint or self.s3_endpoint
 
 
 def _new_fernet_key() -> str:
@@ -273,6 +279,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         location = ".".join(str(part) for part in error["loc"])
         name = env_name(location) if location else "settings"
         value = error.get("input")
+        if isinstance(value, str):  # a URL's password is not repeated either
+            value = _URL_PASSWORD.sub(r"\1***@", value)
         shown = "" if location in {"s3_secret_key", "s3_access_key", "dev_api_key",
                                    "secrets_key"} else (
             f" (got {value!r})" if location and not isinstance(value, dict) else ""

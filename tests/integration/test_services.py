@@ -174,6 +174,8 @@ async def test_readyz_names_the_dependency_that_stopped_answering(
         (["worker", "--region", "mars"], None, None, "region 'mars' is not one of"),
         (["logger", "--env-file", "/nonexistent/conveyor.env"], None, None, "does not exist"),
         (["gateway"], "CONVEYOR_AMQP_URL", "amqp://127.0.0.1:1/", "RabbitMQ at"),
+        (["gateway"], "CONVEYOR_S3_PUBLIC_ENDPOINT", "minio:9000",
+         "invalid setting CONVEYOR_S3_PUBLIC_ENDPOINT (got 'minio:9000'): must start with"),
     ],
 )
 async def test_bad_configuration_is_one_clear_line_and_nonzero_exit(

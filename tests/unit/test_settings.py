@@ -45,6 +45,26 @@ def test_regions_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
         ("CONVEYOR_AMQP_URL", "http://x", "CONVEYOR_AMQP_URL (got 'http://x'): must start with"),
         ("CONVEYOR_MONGO_URL", "localhost", "CONVEYOR_MONGO_URL (got 'localhost'): must start"),
         ("CONVEYOR_S3_ENDPOINT", "ftp://x", "CONVEYOR_S3_ENDPOINT (got 'ftp://x'): must start"),
+        ("CONVEYOR_S3_ENDPOINT", "http://minio:9000/s3",
+         "CONVEYOR_S3_ENDPOINT (got 'http://minio:9000/s3'): must be scheme, host and port"),
+        ("CONVEYOR_S3_PUBLIC_ENDPOINT", "localhost:9000",
+         "CONVEYOR_S3_PUBLIC_ENDPOINT (got 'localhost:9000'): must start with http:// or "
+         "https://"),
+        ("CONVEYOR_S3_PUBLIC_ENDPOINT", "http://", "CONVEYOR_S3_PUBLIC_ENDPOINT (got 'http://'): "
+         "names no host"),
+        ("CONVEYOR_S3_PUBLIC_ENDPOINT", "http://s3.example.org:99999",
+         "CONVEYOR_S3_PUBLIC_ENDPOINT (got 'http://s3.example.org:99999'): has a bad port"),
+        ("CONVEYOR_S3_PUBLIC_ENDPOINT", "http://s3.example.org:nine",
+         "CONVEYOR_S3_PUBLIC_ENDPOINT (got 'http://s3.example.org:nine'): has a bad port"),
+        ("CONVEYOR_S3_PUBLIC_ENDPOINT", "https://s3.example.org/conveyor",
+         "CONVEYOR_S3_PUBLIC_ENDPOINT (got 'https://s3.example.org/conveyor'): must be scheme, "
+         "host and port only, without a path or query"),
+        ("CONVEYOR_S3_PUBLIC_ENDPOINT", "https://s3.example.org?x=1",
+         "CONVEYOR_S3_PUBLIC_ENDPOINT (got 'https://s3.example.org?x=1'): must be scheme"),
+        ("CONVEYOR_S3_PUBLIC_ENDPOINT", "http://key:secret@s3.example.org",
+         "CONVEYOR_S3_PUBLIC_ENDPOINT (got 'http://key:***@s3.example.org'): must not hold "
+         "credentials"),
+        ("CONVEYOR_S3_REGION", "", "CONVEYOR_S3_REGION (got ''): String should have at least"),
         ("CONVEYOR_S3_BUCKET", "Bad_Bucket", "CONVEYOR_S3_BUCKET (got 'Bad_Bucket'): must be"),
         ("CONVEYOR_REGIONS", "EU West", "'EU West' is not a region name"),
         ("CONVEYOR_REGIONS", "a,a", "lists a region twice"),
@@ -62,6 +82,32 @@ def test_bad_values_are_rejected_naming_the_variable(
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert expected in str(caught.value)
+
+
+def test_s3_public_endpoint_defaults_to_the_s3_endpoint(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONVEYOR_S3_ENDPOINT", "http://minio:9000/")
+    settings = load_settings()
+    assert settings.s3_public_endpoint == ""
+    assert settings.s3_client_endpoint == "http://minio:9000"
+    monkeypatch.setenv("CONVEYOR_S3_PUBLIC_ENDPOINT", "https://S3.example.org:8443/")
+    settings = load_settings()
+    assert settings.s3_client_endpoint == "https://S3.example.org:8443"
+    assert settings.s3_endpoint == "http://minio:9000"
+    monkeypatch.setenv("CONVEYOR_S3_PUBLIC_ENDPOINT", "http://[::1]:9000")
+    assert load_settings().s3_client_endpoint == "http://[::1]:9000"
+
+
+@pytest.mark.parametrize("variable", ["CONVEYOR_S3_PUBLIC_ENDPOINT", "CONVEYOR_AMQP_URL"])
+def test_a_urls_password_is_not_echoed_in_errors(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "ftp://user:hunter2@example.org/")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "hunter2" not in str(caught.value)
+    assert f"{variable} (got 'ftp://user:***@example.org/')" in str(caught.value)
 
 
 def test_secrets_are_not_echoed_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
