@@ -64,6 +64,9 @@ async def test_basic_auth_takes_the_key_id_as_user_and_the_secret_as_password(
         response = await client.get(path, headers=basic(f"{key_id}:{secret}".encode()))
         assert response.status == 200, (path, await response.text())
     assert (await (await client.get("/api/me", headers=header)).json())["user"] == account.user
+    document = await (await client.get("/api/openapi.json")).json()
+    assert {"basic": []} in document["security"]
+    assert document["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
 
 
 @pytest.mark.parametrize(("credentials", "message"), [
