@@ -80,7 +80,8 @@ async def test_head_answers_every_get_route_as_get_does_without_the_body(
 ) -> None:
     paths = await filled_paths(client, account)
     gets = [route.path for route in ROUTES if route.method == "GET"]
-    assert any("{task_id}" in path for path in gets) and "/api/job/{job_id}/log" in gets
+    assert any("{task_id}" in path for path in gets)
+    assert "/api/job/{job_id}/log" in gets
     for path in gets:
         for each in {paths[path], paths[path].rstrip("/") + "/", paths[path].rstrip("/")}:
             got = await client.get(each, headers=account.headers)
