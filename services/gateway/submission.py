@@ -76,10 +76,10 @@ def choose_organization(principal: Principal, spec: JobSpec) -> Membership:
 async def choose_bundle(
     store: Store, spec: JobSpec, organization_id: str
 ) -> tuple[str | None, str | None]:
-    if spec.job_bundle_id is None and spec.job_bundle is None:
-        return None, None
     """The bundle by id, else by name; both given must name the same one (as
     `organization_id` and `organization` must)."""
+    if spec.job_bundle_id is None and spec.job_bundle is None:
+        return None, None
     query: Document
     if spec.job_bundle_id is not None:
         field, query = "job_bundle_id", {"_id": str(spec.job_bundle_id)}
