@@ -1,13 +1,18 @@
-"""`Authorization: api-key KEY` on every `/api/` route. Keys are stored as SHA-256 digests;
-the digest found is compared again in constant time, and a revoked key is refused."""
+"""`Authorization: api-key KEY` on every `/api/` route, or HTTP Basic as GATE Cloud's clients
+send it: the key's id (the part before the dot) as user name, its secret as password. Keys
+are stored as SHA-256 digests; the digest found is compared again in constant time, and a
+revoked key is refused. OPTIONS needs no key: it tells only which methods a path takes, and
+a CORS preflight carries no credentials."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from shared.accounts import hash_key
@@ -21,6 +26,11 @@ FORWARDED = web.AppKey("forwarded_paths", frozenset[str])
 # Recording every use would be one write per request; once a minute is enough to tell.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 SCHEME = "api-key"
+# Both schemes, for a client that sent neither or a Basic one that failed. A refused api-key
+# gets only its own: a browser (the console) answered a Basic challenge asks for a password.
+CHALLENGE = f'{SCHEME}, Basic realm="conveyor"'
+HOW = ("send 'Authorization: api-key KEY', or HTTP Basic with the key's id (before the "
+       "dot) as user name and the rest as password")
 
 
 @dataclass(frozen=True)
@@ -45,27 +55,48 @@ class Principal:
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 
-def unauthorized(message: str) -> ApiError:
-    return ApiError(401, message, headers={"WWW-Authenticate": SCHEME})
+def unauthorized(message: str, challenge: str = CHALLENGE) -> ApiError:
+    return ApiError(401, message, headers={hdrs.WWW_AUTHENTICATE: challenge})
+
+
+def presented_key(header: str) -> tuple[str, str]:
+    """The API key an `Authorization` header carries, and the challenge to answer if it is
+    refused."""
+    scheme, _, credentials = header.partition(" ")
+    if not header:
+        raise unauthorized(f"missing Authorization header; {HOW}")
+    if scheme.lower() == SCHEME:
+        if not credentials.strip():
+            raise unauthorized("'Authorization: api-key' needs the key after it", SCHEME)
+        return credentials.strip(), SCHEME
+    if scheme.lower() != "basic":
+        raise unauthorized(f"unknown Authorization scheme {scheme[:20]!r}; {HOW}")
+    # By hand: aiohttp's BasicAuth.decode goes with its BasicAuth, deprecated for 4.0.
+    try:
+        decoded = base64.b64decode(credentials.encode("ascii"), validate=True).decode()
+    except (ValueError, binascii.Error):  # not ASCII, not base64, not UTF-8
+        decoded = ""
+    login, colon, password = decoded.partition(":")
+    if not colon:
+        raise unauthorized("Basic credentials must be the base64 (UTF-8) of 'KEY_ID:SECRET'")
+    if not login or not password:
+        part = "user name (the key's id)" if not login else "password (the key's secret)"
+        raise unauthorized(f"Basic credentials without a {part}")
+    return f"{login}.{password}", CHALLENGE
 
 
 async def authenticate(request: web.Request) -> Principal:
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    if not header:
-        raise unauthorized("missing Authorization header; send 'Authorization: api-key KEY'")
-    if scheme.lower() != SCHEME or not key.strip():
-        raise unauthorized("Authorization must be 'api-key KEY'")
+    key, challenge = presented_key(request.headers.get(hdrs.AUTHORIZATION, ""))
     store = request.app[STORE]
-    digest = hash_key(key.strip())
+    digest = hash_key(key)
     record = await store.api_keys.find_one({"key_hash": digest})
     if record is None or not hmac.compare_digest(record["key_hash"], digest):
-        raise unauthorized("invalid API key")
+        raise unauthorized("invalid API key", challenge)
     if record.get("revoked"):
-        raise unauthorized("API key revoked")
+        raise unauthorized("API key revoked", challenge)
     user = await store.users.find_one({"_id": record["user_id"]})
     if user is None:
-        raise unauthorized("the user of this API key no longer exists")
+        raise unauthorized("the user of this API key no longer exists", challenge)
     now = datetime.now(UTC)
     last = record.get("last_used")
     if last is None or now - last > LAST_USED_RESOLUTION:
@@ -96,6 +127,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         FORWARDED, frozenset()
     )
     if (request.path.startswith(PROTECTED_PREFIXES) and request.path not in PUBLIC_PATHS
-            and not forwarded):
+            and not forwarded and request.method != hdrs.METH_OPTIONS):
         request[PRINCIPAL] = await authenticate(request)
     return await handler(request)

@@ -8,6 +8,8 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from shared.xmlforms import respond
+
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "transfer-encoding", "upgrade", "host", "content-length",
@@ -37,15 +39,18 @@ async def forward(
                 status=upstream.status, reason=upstream.reason,
                 headers=forwardable(upstream.headers),
             )
+            # A known length is passed on (bytes pass through as they are): the client sees
+            # it, and a HEAD answers the length its GET has, not a chunked nothing.
+            if upstream.content_length is not None and "Transfer-Encoding" not in upstream.headers:
+                response.content_length = upstream.content_length
             await response.prepare(request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
             await response.write_eof()
             return response
     except (aiohttp.ClientConnectionError, TimeoutError):
-        return web.json_response(
-            {"error": f"the service at {base} does not answer", "status": 502}, status=502
-        )
+        return respond(request, {"error": f"the service at {base} does not answer",
+                                 "status": 502}, "error", status=502)
 
 
 def client_session() -> aiohttp.ClientSession:

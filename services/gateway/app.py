@@ -20,6 +20,7 @@ from shared.auth import auth_middleware
 from shared.broker import amqp_ready
 from shared.health import add_health_routes, dependency_middleware
 from shared.objects import open_objects
+from shared.routing import add_head_and_options
 from shared.runtime import open_broker
 from shared.settings import Settings
 from shared.store import open_store
@@ -62,4 +63,5 @@ def create_app(settings: Settings) -> web.Application:
     add_routes(app, ROUTES)
     enable_forwarding(app)
     add_console_routes(app)
+    add_head_and_options(app)
     return app

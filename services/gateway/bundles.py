@@ -36,12 +36,18 @@ def bundle_json(bundle: Document) -> dict[str, Any]:
             "created": bundle["created"].strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-def membership_for(principal: Principal, organization_name: str | None) -> Membership:
+def membership_for(principal: Principal, organization_name: str | None,
+                   field: str = "organization_name") -> Membership:
+    """The organization named, or the caller's only one; `field` is the name the route
+    takes it by (the seed's job bundles say `organization_name`, GATE Cloud `organization`)."""
     if organization_name is None:
         if len(principal.memberships) == 1:
             return next(iter(principal.memberships.values()))
-        raise bad_request([{"field": "organization_name", "message":
-                            "you belong to several organizations: name one"}])
+        if not principal.memberships:
+            raise ApiError(403, "your user belongs to no organization")
+        names = ", ".join(sorted(m.organization for m in principal.memberships.values()))
+        raise bad_request([{"field": field, "message":
+                            f"you belong to several organizations ({names}): name one"}])
     for member in principal.memberships.values():
         if member.organization == organization_name:
             return member

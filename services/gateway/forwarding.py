@@ -13,11 +13,6 @@ from services.gateway.keys import SETTINGS
 from shared.auth import FORWARDED
 from shared.proxy import client_session, forward
 
-LOG_PATHS = (
-    "/api/jobs/{job_id}/tasks/{task_id}/logs/",
-    "/api/jobs/{job_id}/tasks/{task_id}/logs",
-    "/api/job/{job_id}/log",
-)
 SESSION = web.AppKey("forwarding_session", aiohttp.ClientSession)
 
 
@@ -28,11 +23,15 @@ async def to_logger(request: web.Request) -> web.StreamResponse:
 
 def enable_forwarding(app: web.Application) -> None:
     """The session forwarded requests go through, and the paths the gateway leaves for the
-    logger to authenticate (the routes themselves are in the route table)."""
+    logger to authenticate: those of the routes (in the route table, added before this)
+    that `to_logger` serves."""
     async def session_ctx(app: web.Application) -> AsyncIterator[None]:
         async with client_session() as session:
             app[SESSION] = session
             yield
 
     app.cleanup_ctx.append(session_ctx)
-    app[FORWARDED] = frozenset(LOG_PATHS)
+    app[FORWARDED] = frozenset(
+        resource.canonical for resource in app.router.resources()
+        if any(route.handler is to_logger for route in resource)
+    )

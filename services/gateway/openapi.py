@@ -127,12 +127,15 @@ def openapi_document(routes: list[Route], server_url: str) -> dict[str, Any]:
                  "description": "Jobs of tool tasks. Authenticate with "
                                 "`Authorization: api-key KEY`."},
         "servers": [{"url": server_url}],
-        "security": [{"apiKey": []}],
+        "security": [{"apiKey": []}, {"basic": []}],
         "paths": paths,
         "components": {
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header",
                                            "name": "Authorization",
-                                           "description": "api-key KEY"}},
+                                           "description": "api-key KEY"},
+                                "basic": {"type": "http", "scheme": "basic",
+                                          "description": "the key's id (before the dot) as "
+                                                         "user name, the rest as password"}},
             "schemas": {"JobSpec": job_spec, **definitions, "Job": JOB, "JobPage": JOB_PAGE,
                         "TaskLogs": TASK_LOGS, "JobLog": JOB_LOG,
                         "Bundle": BUNDLE, "NewBundle": NEW_BUNDLE, "JobMetrics": JOB_METRICS,

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.gateway import bundles, forwarding, me, views
 from services.gateway.gatecloud import control, data, jobs, specs
+from shared.routing import add_twins
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -139,9 +140,7 @@ ROUTES += [
 
 
 def add_routes(app: web.Application, routes: list[Route]) -> None:
-    """Each route, and its twin without the trailing slash (clients type both)."""
+    """Each route, and its twin with or without the trailing slash (clients type both; the
+    OpenAPI document shows the form in the table)."""
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler)
-        bare = route.path.rstrip("/")
-        if bare != route.path:
-            app.router.add_route(route.method, bare, route.handler)
+        add_twins(app, route.method, route.path, route.handler)

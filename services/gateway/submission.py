@@ -76,17 +76,22 @@ def choose_organization(principal: Principal, spec: JobSpec) -> Membership:
 async def choose_bundle(
     store: Store, spec: JobSpec, organization_id: str
 ) -> tuple[str | None, str | None]:
+    """The bundle by id, else by name; both given must name the same one (as
+    `organization_id` and `organization` must)."""
     if spec.job_bundle_id is None and spec.job_bundle is None:
         return None, None
-    query: Document = {"organization_id": organization_id}
+    query: Document
     if spec.job_bundle_id is not None:
-        query["_id"] = str(spec.job_bundle_id)
-    if spec.job_bundle is not None:
-        query["name"] = spec.job_bundle
-    bundle = await store.job_bundles.find_one(query)
+        field, query = "job_bundle_id", {"_id": str(spec.job_bundle_id)}
+    else:
+        field, query = "job_bundle", {"name": spec.job_bundle}
+    bundle = await store.job_bundles.find_one({**query, "organization_id": organization_id})
     if bundle is None:
-        field = "job_bundle_id" if spec.job_bundle_id is not None else "job_bundle"
         raise bad_request([{"field": field, "message": "no such job bundle in the organization"}])
+    if spec.job_bundle is not None and spec.job_bundle != bundle["name"]:
+        raise bad_request([{"field": "job_bundle", "message":
+                            f"names a different job bundle than job_bundle_id (that one is "
+                            f"{bundle['name']!r})"}])
     return str(bundle["_id"]), str(bundle["name"])
 
 

@@ -15,6 +15,7 @@ from shared.consumer import Consuming
 from shared.health import dependency_middleware
 from shared.messages import LogBatch, LogEntry
 from shared.ratelimit import Limit, MongoWindows, RateLimiter
+from shared.routing import add_head_and_options
 from shared.runtime import Resources, run_service, serve_consumers
 from shared.settings import Settings
 from shared.topology import LOGGER_ENTRIES
@@ -46,6 +47,7 @@ async def serve(
         app[STORE] = resources.need_store()
         app[LIMITER] = limiter(resources, settings)
         add_log_routes(app)
+        add_head_and_options(app)
         return app
 
     # A batch is acked only once stored, so the prefetch must hold more than one batch.

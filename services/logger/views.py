@@ -20,6 +20,7 @@ from shared.api import STORE, ApiError, bad_request, int_query, not_found
 from shared.auth import PRINCIPAL
 from shared.jobs import task_key
 from shared.ratelimit import RateLimiter
+from shared.routing import add_twins
 from shared.store import Document
 from shared.xmlforms import respond
 
@@ -161,6 +162,6 @@ async def job_log(request: web.Request) -> web.Response:
 
 
 def add_log_routes(app: web.Application) -> None:
-    app.router.add_get("/api/jobs/{job_id}/tasks/{task_id}/logs/", task_logs)
-    app.router.add_get("/api/jobs/{job_id}/tasks/{task_id}/logs", task_logs)
-    app.router.add_get("/api/job/{job_id}/log", job_log)
+    """The paths the gateway forwards here, each with its slash twin as there."""
+    add_twins(app, "GET", "/api/jobs/{job_id}/tasks/{task_id}/logs/", task_logs)
+    add_twins(app, "GET", "/api/job/{job_id}/log", job_log)

@@ -216,6 +216,33 @@ async def test_job_bundles(tenancy_settings: Settings, client: Client) -> None:
     assert foreign.status == 400
 
 
+async def test_job_bundle_and_its_id_must_name_the_same_bundle(
+    tenancy_settings: Settings, client: Client
+) -> None:
+    config = await make_user(tenancy_settings, "acme", "alice", "CONFIG")
+    bundles = {}
+    for name in ("first", "second"):
+        response = await client.post("/job_bundle/", json={"name": name}, headers=config.headers)
+        assert response.status == 201
+        bundles[name] = (await response.json())["id"]
+
+    async def refused(body: dict[str, Any]) -> list[dict[str, str]]:
+        response = await client.post("/api/jobs/", json={"tasks": [GOOD_TASK], **body},
+                                     headers=config.headers)
+        assert response.status == 400, body
+        errors: list[dict[str, str]] = (await response.json())["errors"]
+        return errors
+
+    assert await refused({"job_bundle_id": bundles["first"], "job_bundle": "second"}) == [
+        {"field": "job_bundle",
+         "message": "names a different job bundle than job_bundle_id (that one is 'first')"}]
+    assert (await refused({"job_bundle_id": "nope", "job_bundle": "second"}))[0]["field"] \
+        == "job_bundle_id"
+    job = await submit(client, config, {"tasks": [GOOD_TASK], "job_bundle_id": bundles["second"],
+                                        "job_bundle": "second"})
+    assert (job["job_bundle_id"], job["job_bundle"]) == (bundles["second"], "second")
+
+
 async def test_another_organizations_key_sees_nothing_of_a_job(
     tenancy_settings: Settings, client: Client
 ) -> None:

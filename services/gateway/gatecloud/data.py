@@ -62,7 +62,7 @@ async def visible_bundle(request: web.Request) -> Document:
 async def create_bundle(request: web.Request) -> web.Response:
     """A bundle waiting for its file: PUT it (`application/octet-stream`) to `putUrl`."""
     body = await read_body(request, "bundle", NewBundle)
-    member = membership_for(request[PRINCIPAL], body.organization)
+    member = membership_for(request[PRINCIPAL], body.organization, "organization")
     bundle_id = new_job_id()
     bundle = {"_id": bundle_id, "name": body.name, "organization_id": member.organization_id,
               "kind": "UPLOAD", "prefix": f"data/{bundle_id}/", "fileName": body.fileName,

@@ -83,7 +83,7 @@ async def create_job(request: web.Request) -> web.Response:
     """A new job, RESERVED until it has an application, an input and an output."""
     body = await read_body(request, "job", NewJob)
     principal = request[PRINCIPAL]
-    member = membership_for(principal, body.organization)
+    member = membership_for(principal, body.organization, "organization")
     settings = request.app[SETTINGS]
     job = new_gate_job(new_job_id(), body.name, member.organization_id, member.organization,
                        principal.user_id, {"setup": settings.gate_price_setup,

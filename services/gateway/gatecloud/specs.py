@@ -137,18 +137,19 @@ async def add_spec(request: web.Request) -> web.Response:
     await editable(request)
     model = parse(MODELS[kind], await read_fields(request, kind))
 
-    async def add(job: Document) -> str:
+    async def add(job: Document) -> tuple[Document, Document]:
         if len(job[FIELDS[kind]]) >= MAX_LISTED:
             raise ApiError(409, f"the job has {MAX_LISTED} {FIELDS[kind]}, as many as a job "
                                 "may have")
-        spec = await checked(request, job, kind, stored(model))
-        spec_id = str(job["next_spec"])
-        await change(request, job, {FIELDS[kind]: [*job[FIELDS[kind]], {"id": spec_id, **spec}],
-                                    "next_spec": job["next_spec"] + 1})
-        return spec_id
+        spec = {"id": str(job["next_spec"]), **await checked(request, job, kind, stored(model))}
+        return await change(request, job, {FIELDS[kind]: [*job[FIELDS[kind]], spec],
+                                           "next_spec": job["next_spec"] + 1}), spec
 
-    spec_id = await edit(request, add)
-    raise web.HTTPSeeOther(spec_url(request, request.match_info["job_id"], kind, spec_id))
+    job, spec = await edit(request, add)
+    # The seed's 303 to the new spec's URL; its body is the spec, in the format asked for, so
+    # a client that does not follow redirects has it too.
+    return respond(request, VIEWS[kind](request, job, spec), kind, status=303,
+                   headers={"Location": spec_url(request, job["_id"], kind, spec["id"])})
 
 
 def find_spec(job: Document, kind: str, spec_id: str) -> Document:
