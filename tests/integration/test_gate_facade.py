@@ -32,7 +32,7 @@ GATE_ROUTES = [route for route in ROUTES
 @pytest.fixture
 def facade_settings(settings_factory: SettingsFactory) -> Settings:
     return settings_factory(logger_port=free_port(), log_rate_per_minute=10_000,
-                            log_rate_per_day=100_000)
+                            log_rate_per_day=10_000)
 
 
 @pytest.fixture

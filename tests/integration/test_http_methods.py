@@ -28,7 +28,7 @@ VOLATILE = {"date", "x-request-id", "ratelimit-remaining", "ratelimit-reset"}
 @pytest.fixture
 def method_settings(settings_factory: SettingsFactory) -> Settings:
     return settings_factory(logger_port=free_port(), log_rate_per_minute=10_000,
-                            log_rate_per_day=100_000)
+                            log_rate_per_day=10_000)
 
 
 @pytest.fixture
