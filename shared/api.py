@@ -78,14 +78,26 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, f"{what} not found")
 
 
+def whole_number(raw: str) -> int | None:
+    """`raw` as a number if it is written in ASCII digits, else None. (`str.isdigit` is
+    true of `³` too, which `int` refuses, as it refuses more than 4300 digits.)"""
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     """A whole-number query parameter within [low, high], or a 400 naming it."""
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    number = whole_number(raw)
+    if number is None or not low <= number <= high:
         raise bad_request([{"field": name, "message": f"must be a whole number {low}-{high}"}])
-    return int(raw)
+    return number
 
 
 @web.middleware

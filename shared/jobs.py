@@ -41,8 +41,9 @@ FINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 
 def parse_status(value: str) -> Status:
     """A status by number or by name (`2`, `completed`, `Completed`)."""
-    if value.isdigit() and int(value) in Status._value2member_map_:
-        return Status(int(value))
+    by_number = {str(status.value): status for status in Status}
+    if value in by_number:
+        return by_number[value]
     try:
         return Status[value.upper()]
     except KeyError:

@@ -4,7 +4,7 @@ job against these before anything runs; the worker parses them again to run the 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -365,7 +365,3 @@ def task_parameter_errors(spec: JobSpec) -> list[dict[str, str]]:
             errors.extend(field_errors(exc, f"tasks.{index}.parameters"))
     return errors
 
-
-def tool_schemas() -> dict[str, Any]:
-    """JSON Schema of each tool's parameters, for the API document."""
-    return {name: model.model_json_schema() for name, model in PARAMETERS.items()}

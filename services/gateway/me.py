@@ -7,14 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
+from services.gateway.schemas import STRING, array, obj
 from shared.auth import PRINCIPAL
 
-SCHEMA: dict[str, Any] = {"type": "object", "properties": {
-    "user": {"type": "string"}, "user_id": {"type": "string"},
-    "organizations": {"type": "array", "items": {"type": "object", "properties": {
-        "id": {"type": "string"}, "name": {"type": "string"},
-        "roles": {"type": "array", "items": {"type": "string"}}}}},
-}}
+SCHEMA: dict[str, Any] = obj({
+    "user": STRING, "user_id": STRING,
+    "organizations": array(obj({"id": STRING, "name": STRING, "roles": array(STRING)})),
+})
 
 
 async def me(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from pymongo import ASCENDING, DESCENDING
 
-from shared.api import STORE, ApiError, bad_request, int_query, not_found
+from shared.api import STORE, ApiError, bad_request, int_query, not_found, whole_number
 from shared.auth import PRINCIPAL
 from shared.jobs import task_key
 from shared.ratelimit import RateLimiter
@@ -27,6 +27,7 @@ from shared.xmlforms import respond
 LIMITER = web.AppKey("limiter", RateLimiter)
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
+MAX_POSITION = 2**63
 # A `+` in a query string arrives as a space; an offset written that way is still meant.
 _SPACED_OFFSET = re.compile(r" (\d\d:?\d\d)$")
 
@@ -61,13 +62,13 @@ def encode_cursor(position: int) -> str:
 
 def decode_cursor(raw: str) -> int:
     try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        if not text.isdigit():
-            raise ValueError(text)
-        return int(text)
+        position = whole_number(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise bad_request([{"field": "cursor", "message": "is not a cursor this API gave out"}]
-                          ) from None
+        position = None
+    # Positions are 64-bit in the store, which takes no larger number in a query.
+    if position is None or position >= MAX_POSITION:
+        raise bad_request([{"field": "cursor", "message": "is not a cursor this API gave out"}])
+    return position
 
 
 def parse_moment(request: web.Request, name: str) -> datetime | None:
@@ -105,10 +106,11 @@ async def task_logs(request: web.Request) -> web.Response:
     headers = await limited(request)
     job = await visible_job(request)
     raw_task = request.match_info["task_id"]
-    if not raw_task.isdigit() or task_key(int(raw_task)) not in job["tasks"]:
+    task_id = whole_number(raw_task)
+    if task_id is None or task_key(task_id) not in job["tasks"]:
         raise not_found(f"task {raw_task!r} of job {job['_id']!r}")
     limit = int_query(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    query: dict[str, Any] = {"job_id": job["_id"], "task_id": int(raw_task)}
+    query: dict[str, Any] = {"job_id": job["_id"], "task_id": task_id}
     if "cursor" in request.query:
         query["position"] = {"$gt": decode_cursor(request.query["cursor"])}
     found = await request.app[STORE].logs.find(query).sort("position", ASCENDING).limit(
