@@ -77,8 +77,8 @@ async def seed(client: TestClient[Any, Any], account: Account) -> Ids:
 @pytest.fixture
 async def platform(settings_factory: SettingsFactory) -> AsyncIterator[Platform]:
     """The gateway on a real port, with the scheduler, the logger and a worker behind it."""
-    settings = settings_factory(logger_port=free_port(), log_rate_per_minute=100_000,
-                                log_rate_per_day=1_000_000)
+    settings = settings_factory(logger_port=free_port(), log_rate_per_minute=10_000,
+                                log_rate_per_day=10_000)
     async with backend(settings):
         server = TestServer(create_app(settings), host="127.0.0.1", port=free_port())
         client: TestClient[Any, Any] = TestClient(server)
