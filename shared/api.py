@@ -19,6 +19,7 @@ from shared.nesting import (
     too_deep_message,
     too_many_values_message,
 )
+from shared.numbers import whole_number
 from shared.store import Store
 from shared.xmlforms import respond
 
@@ -76,17 +77,6 @@ def parse_json_body(raw: bytes) -> Any:
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, f"{what} not found")
-
-
-def whole_number(raw: str) -> int | None:
-    """`raw` as a number if it is written in ASCII digits, else None. (`str.isdigit` is
-    true of `³` too, which `int` refuses, as it refuses more than 4300 digits.)"""
-    if not (raw.isascii() and raw.isdigit()):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        return None
 
 
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:

@@ -20,6 +20,7 @@ import av
 
 from shared.errors import PermanentError
 from shared.lifetime import die_with_parent
+from shared.numbers import whole_number
 
 Progress = Callable[[float], Awaitable[None]]
 STDERR_TAIL = 2000
@@ -68,8 +69,9 @@ async def run_ffmpeg(
         assert process.stdout is not None
         for raw in process.stdout:
             key, _, value = raw.decode(errors="replace").strip().partition("=")
-            if key == "out_time_us" and value.isdigit() and duration:
-                percent = min(100.0, 100.0 * int(value) / 1e6 / duration)
+            micros = whole_number(value) if key == "out_time_us" else None
+            if micros is not None and duration:
+                percent = min(100.0, 100.0 * micros / 1e6 / duration)
                 loop.call_soon_threadsafe(updates.put_nowait, percent)
         loop.call_soon_threadsafe(updates.put_nowait, None)
 

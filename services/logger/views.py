@@ -16,9 +16,10 @@ from typing import Any
 from aiohttp import web
 from pymongo import ASCENDING, DESCENDING
 
-from shared.api import STORE, ApiError, bad_request, int_query, not_found, whole_number
+from shared.api import STORE, ApiError, bad_request, int_query, not_found
 from shared.auth import PRINCIPAL
 from shared.jobs import task_key
+from shared.numbers import whole_number
 from shared.ratelimit import RateLimiter
 from shared.routing import add_twins
 from shared.store import Document

@@ -46,6 +46,7 @@ from shared.messages import (
     TaskStarted,
     TaskSucceeded,
 )
+from shared.numbers import whole_number
 from shared.objects import ObjectStore
 from shared.secrets import SealedValueError, open_sealed
 from shared.settings import Settings
@@ -275,8 +276,8 @@ def remove_orphaned_scratch(scratch_dir: str | None) -> int:
     base = Path(scratch_dir or tempfile.gettempdir())
     removed = 0
     for path in base.glob(f"{SCRATCH_PREFIX}*"):
-        pid = path.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
-        if not pid.isdigit() or not path.is_dir() or _alive(int(pid)):
+        pid = whole_number(path.name[len(SCRATCH_PREFIX):].split("-", 1)[0])
+        if pid is None or not path.is_dir() or _alive(pid):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed += 1

@@ -187,6 +187,9 @@ def test_arc_mime_types_encoding_and_override(tmp_path: Path) -> None:
         (b"not an arc file\n", "bad header line"),
         (b"http://x/ 1.2.3.4 2026 text/plain 5\nhello\n", "does not start with a filedesc"),
         (b"filedesc://x 0 2026 text/plain 100\nshort", "truncated"),
+        # A length that str.isdigit accepts and int refuses: superscript two (latin-1).
+        (b"filedesc://x 0 2026 text/plain \xb2\nab\n", "bad header line"),
+        (b"filedesc://x 0 2026 text/plain " + b"9" * 5000 + b"\nab\n", "bad header line"),
         (gzip.compress(b"filedesc://x 0 2026 text/plain 2\nab\n")[:-6], "corrupt compressed"),
     ],
 )

@@ -254,6 +254,8 @@ def test_bad_applications_name_the_file_and_why(files: dict[str, str | bytes],
         ({"pattern": "(a)", "type": "T", "features": {"f": "$2"}}, "rules[1]: $2 refers"),
         ({"pattern": "(a)", "type": "T", "features": {"f": "$who"}}, "rules[1]: $who refers"),
         ({"pattern": "(a)", "type": "T", "group": 3}, "rules[1]: $3 refers"),
+        # `str.isdigit` is true of a superscript two, which `int` refuses.
+        ({"pattern": "(a)", "type": "T", "features": {"f": "${²}"}}, "rules[1]: $² refers"),
         ({"type": "T"}, "rules[1]: 'pattern' is missing"),
     ],
 )

@@ -8,8 +8,9 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from services.logger.views import MAX_POSITION, decode_cursor, encode_cursor
-from shared.api import ApiError, int_query, whole_number
+from shared.api import ApiError, int_query
 from shared.jobs import Status, parse_status
+from shared.numbers import whole_number
 
 NOT_NUMBERS = ["", "-1", "+1", " 1", "1.0", "³", "٣", "1²", "1" * 5000]
 

@@ -17,6 +17,8 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Protocol
 
+from shared.numbers import whole_number
+
 MAX_HEADER_LINE = 8192
 _CHUNK = 1024 * 1024
 
@@ -53,11 +55,12 @@ def _split_http(block: bytes) -> tuple[Message | None, bytes]:
 
 def _header(line: bytes, number: int) -> tuple[str, str, int]:
     fields = line.decode("latin-1").split()
-    if len(fields) < 5 or not fields[-1].isdigit():
+    length = whole_number(fields[-1]) if len(fields) >= 5 else None
+    if length is None:
         raise ArcFormatError(
             f"record {number}: bad header line {line[:200]!r}; expected "
             "'URL IP-address Archive-date Content-type Archive-length'")
-    return fields[0], fields[3], int(fields[-1])
+    return fields[0], fields[3], length
 
 
 def _records(stream: _Stream, max_bytes: int) -> Iterator[ArcRecord]:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import regex as rx
 
+from shared.numbers import whole_number
+
 FLAGS = {
     "IGNORECASE": rx.IGNORECASE,
     "MULTILINE": rx.MULTILINE,
@@ -37,8 +39,8 @@ class RuleTimeout(ValueError):
 
 
 def _group_of(pattern: rx.Pattern[str], name: str) -> int | str:
-    if name.isdigit():
-        number = int(name)
+    number = whole_number(name)
+    if number is not None:
         if number > pattern.groups:
             raise RuleError(f"${name} refers to a group the pattern does not have "
                             f"(it has {pattern.groups})")
