@@ -18,6 +18,7 @@ from shared.errors import MessageError
 from shared.jobspec import JobSpec
 
 SCHEMA_VERSION = 1
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 def _now() -> datetime:
@@ -46,17 +47,25 @@ class JobSubmitted(Envelope):
 
 
 class JobControl(Envelope):
-    """A user's request to change a job's course."""
+    """A user's request to change a job's course. `stop`: the scheduler cancels the job if it
+    is still Queued or Running and tells the workers to interrupt its task; `restart`: the
+    gateway reset a finished job, which the scheduler now runs. (No `suspend`/`resume`:
+    nothing holds a job, so they would only be dead-lettered.)"""
 
     type: Literal["job.control"] = "job.control"
     job_id: str = Field(min_length=1, max_length=64)
-    action: Literal["stop", "resume", "restart", "suspend"]
+    action: Literal["stop", "restart"]
     requested_by: str | None = None
+    run: int | None = Field(
+        default=None, ge=1,
+        description="stop: the run (the job's `runs` when the stop was asked) it stops; a "
+                    "later run, after a restart, is left alone (none: whatever run is on)",
+    )
     attempts: dict[int, int] = Field(
         default_factory=dict,
-        description="stop: each task's latest attempt when the job was stopped, passed on in "
-                    "the workers' `control.cancel` (empty: the scheduler stops the job itself "
-                    "if it is still Queued or Running, and uses the attempts it finds)",
+        description="ignored, kept so that messages of earlier releases still decode: the "
+                    "scheduler fences the workers' `control.cancel` with the attempts it "
+                    "cancels",
     )
 
 
@@ -122,7 +131,7 @@ class LogEntry(TaskRef):
     type: Literal["log.entry"] = "log.entry"
     seq: int = Field(ge=0)
     timestamp: datetime
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    level: LogLevel = "info"
     message: str = Field(max_length=65536)
 
 
@@ -130,7 +139,7 @@ class LogLine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     seq: int = Field(ge=0)
     timestamp: datetime
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    level: LogLevel = "info"
     message: str = Field(max_length=65536)
 
 

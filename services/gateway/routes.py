@@ -51,8 +51,10 @@ ROUTES: list[Route] = [
           responses={200: "JobMetrics", 401: "Error", 404: "Error", 409: "Error"},
           operation_id="jobs_metrics"),
     Route("POST", "/api/jobs/{job_id}/stop/", views.stop_job,
-          "Stop a queued or running job: it and its unfinished tasks end Cancelled",
-          responses={200: JOB, 401: "Error", 404: "Error", 409: "Error"}, operation_id="jobs_stop"),
+          "Stop a queued or running job: it and its unfinished tasks end Cancelled (200, the "
+          "job stopped; 202, the job as it is while the stop waits for the broker)",
+          responses={200: JOB, 202: JOB, 401: "Error", 404: "Error", 409: "Error"},
+          operation_id="jobs_stop"),
     Route("POST", "/api/jobs/{job_id}/resubmit/", views.resubmit_job,
           "Run a finished job's specification again as a new job",
           responses={201: JOB, 401: "Error", 404: "Error", 409: "Error"},

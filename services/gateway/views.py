@@ -164,12 +164,14 @@ async def resubmit_job(request: web.Request) -> web.Response:
 
 
 async def stop_job(request: web.Request) -> web.Response:
-    """Cancel a queued or running job: it and its unfinished tasks end Cancelled."""
-    stopped = await cancel_job(request.app[STORE], request.app[BROKER].publisher, {
+    """Cancel a queued or running job: it and its unfinished tasks end Cancelled. 200 with
+    the job once the scheduler stopped it; 202 Accepted with the job as it is when the stop
+    waits for the broker (it is carried out once the broker is back)."""
+    job, carried_out = await cancel_job(request.app[STORE], request.app[BROKER].publisher, {
         "_id": request.match_info["job_id"],
         "organization_id": {"$in": request[PRINCIPAL].organization_ids},
-    })
-    return web.json_response(await job_json(request, stopped))
+    }, request[PRINCIPAL].user_id)
+    return web.json_response(await job_json(request, job), status=200 if carried_out else 202)
 
 
 async def job_metrics_view(request: web.Request) -> web.Response:

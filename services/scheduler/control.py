@@ -1,11 +1,13 @@
-"""A `job.control` stop: the scheduler tells the workers to interrupt the job's running task.
+"""A `job.control` stop: the scheduler, the one writer of a job's state after its creation,
+cancels the job and tells the workers to interrupt its running task.
 
-The gateway records a user's stop (the job Cancelled) and its `job.control` message in one
-write, and its outbox relay publishes the message once the broker confirms; the scheduler,
-the one owner of running work, turns it into the `control.cancel` fanout the workers listen
-on. The job document then keeps one writer per field: the outbox mark is the gateway's
-alone (set by a request, cleared by its relay), and the scheduler writes the job only when
-a producer's stop reaches it for a job that is still Queued or Running."""
+The gateway records a user's stop only as a `job.control` message in the job's outbox (the
+outbox mark is the gateway's alone: set by a request, cleared by its relay), and publishes
+it once the broker confirms; a producer publishes the same message. Here the stop becomes
+one compare-and-set on the job's and every task's status and attempt as read (retried on a
+change), so a task that ends meanwhile is never overwritten, then the `control.cancel`
+fanout the workers listen on. A stop of an earlier run (the job restarted since) changes
+nothing."""
 
 from __future__ import annotations
 
@@ -41,7 +43,11 @@ class Stopper:
         job = await self.store.jobs.find_one({"_id": message.job_id})
         if job is None:
             raise PermanentError(f"job.control stop for unknown job {message.job_id}")
-        attempts = message.attempts or await self._cancel(job)
+        attempts = await self._cancel(job, message.run)
+        if attempts is None:
+            log.info("stop of an earlier run; the job was restarted since",
+                     job_id=message.job_id, run=message.run)
+            return
         try:
             await self.publisher.publish(CONTROL_EXCHANGE, "", CancelTask(
                 job_id=message.job_id, attempts=attempts))
@@ -57,14 +63,19 @@ class Stopper:
             # Once more, for a worker whose connection came back after this one's.
             raise Retry("sent again for workers still reconnecting", delay=RESEND_AFTER)
 
-    async def _cancel(self, job: Document) -> dict[int, int]:
-        """A producer's stop of a job no gateway stopped: cancel it here if it is still
-        Queued or Running (one conditional write, as the gateway's, retried on a change).
-        Returns each task's attempt, as the stop's fence."""
+    async def _cancel(self, job: Document, run: int | None) -> dict[int, int] | None:
+        """Cancel `job` if it is still Queued or Running in `run` (None: any): one
+        conditional write, retried with the job read afresh when it changed meanwhile (a
+        stop repeated, or of a job that ended, writes nothing). Returns each task's attempt,
+        as the stop's fence, or None when the job is in a later run than `run`."""
         for _ in range(CANCEL_ATTEMPTS):
+            if run is not None and job.get("runs", 1) != run:
+                return None
             condition, changes, attempts = cancellation(job)
             if Status(job["status"]).is_final:
                 return attempts
+            # Fenced by the run too: a restart between the read and the write is not stopped.
+            condition["runs"] = job.get("runs")  # None matches a job stored without it
             result = await self.store.jobs.update_one(condition, {
                 "$set": changes, "$currentDate": {"modified": True, "finished": True}})
             if result.modified_count:

@@ -56,14 +56,11 @@ class Intake:
             if message.action == "stop":
                 await self.stopper.on_stop(message, delivery)
                 return
+            # A restart: the gateway reset the job; from here it runs as a new one does.
             job = await self.store.jobs.find_one({"_id": message.job_id})
             if job is None:
                 raise PermanentError(f"job.control for unknown job {message.job_id}")
-            if message.action == "restart":
-                # The gateway reset the job; from here it runs as a new one does.
-                await self.machine.advance(job, interrupted(delivery))
-            else:
-                raise PermanentError(f"job.control action {message.action!r} is not supported")
+            await self.machine.advance(job, interrupted(delivery))
         else:
             raise PermanentError(f"{message.type} does not belong on the jobs queue")
 

@@ -53,13 +53,14 @@ async def test_stop_and_restart_while_the_broker_is_down_are_carried_out_once_it
         finally:
             await private_broker.rabbitmqctl("start_app")
         back = time.monotonic()
-        assert stop[0] == 200, stop
+        # Accepted, not yet carried out: the scheduler, which stops jobs, is out of reach.
+        assert stop[0] == 202, stop
         assert restart[0] == 200, restart
         rerun = await wait_job(client, account, finished["id"], within=40)
         rerun_after = time.monotonic() - back
         stopped = await wait_job(client, account, sleeper["id"])
-    assert (stop[1]["status_text"], [t["status"] for t in stop[1]["tasks"]]) == ("Cancelled",
-                                                                                 [4])
+    assert (stop[1]["status_text"], [t["status"] for t in stop[1]["tasks"]]) == ("Running",
+                                                                                 [1])
     assert restart[1]["status_text"] == "Queued"
     assert stop[2] < 6, stop[2]
     assert restart[2] < 6, restart[2]
