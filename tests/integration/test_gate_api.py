@@ -10,7 +10,7 @@ import json
 import tarfile
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from services.gateway.gatecloud.records import SETTLE_GRACE
 from services.logger.main import serve as serve_logger
 from services.worker.tools.annotate import DOCUMENTS_IN_FLIGHT
 from shared.objects import open_objects
+from shared.runtime import open_broker
 from shared.settings import Settings
 from shared.store import open_store
 from tests.conftest import SettingsFactory
@@ -109,6 +110,16 @@ async def wait_state(api: GateApi, job: str, state: str, within: float = 60.0) -
     while (now := await api.state(job)) != state:
         assert asyncio.get_running_loop().time() < deadline, f"job {job} still {now}"
         await asyncio.sleep(0.2)
+
+
+async def wait_log(api: GateApi, job: str, done: Callable[[list[Any]], bool],
+                   within: float = 10.0) -> list[Any]:
+    """The job's log once `done` holds for it: its lines arrive through the logger."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not done(log := await api.ok("GET", f"/api/job/{job}/log")):
+        assert asyncio.get_running_loop().time() < deadline, f"log of {job}: {log}"
+        await asyncio.sleep(0.1)
+    return list(log)
 
 
 def check_json_output(text: bytes, original: str) -> set[str]:
@@ -627,7 +638,9 @@ async def test_results_are_deleted_after_results_available_until(
     first = await configured_job(api, "kept a while", [{"type": "JSON"}])
     kept = timedelta(days=gate_settings.gate_results_days)
     async with backend(gate_settings), open_store(gate_settings, "test") as store, \
-            open_objects(gate_settings) as objects:
+            open_objects(gate_settings) as objects, \
+            open_broker(gate_settings, "test", 1) as broker:
+        publisher = broker.publisher
         assert (await api.control(first, "start"))[0] == 204
         await wait_state(api, first, "COMPLETED")
         details = await api.ok("GET", f"/api/job/{first}")
@@ -636,8 +649,9 @@ async def test_results_are_deleted_after_results_available_until(
         files = (await api.ok("GET", results_path))["files"]
         assert len(files) == len(DOCUMENTS)
 
-        assert await expire_results(store, objects, kept, now=until - timedelta(minutes=1)) \
-            == [], "deleted before resultsAvailableUntil"
+        early = until - timedelta(minutes=1)
+        assert await expire_results(store, objects, publisher, kept, now=early) == [], \
+            "deleted before resultsAvailableUntil"
 
         # A job reading the results (slowly, into a Mímir index) keeps them while ACTIVE.
         reader = (await api.ok("POST", "/api/job", "job", {"name": "reader"}, status=201))["id"]
@@ -650,15 +664,15 @@ async def test_results_are_deleted_after_results_available_until(
         assert (await api.control(reader, "start"))[0] == 204
         await asyncio.wait_for(answered.wait(), 60)
         later = until + timedelta(minutes=1)
-        assert await expire_results(store, objects, kept, now=later) == []
+        assert await expire_results(store, objects, publisher, kept, now=later) == []
         assert (await api.call("GET", results_path))[0] == 200
         assert (await api.control(reader, "stop"))[0] == 204
         await wait_state(api, reader, "COMPLETED")
 
         # Two gateways sweeping at once: one of them deletes and reports each bundle. (The
         # reader's own results, made minutes after, are as due by then.)
-        sweeps = await asyncio.gather(expire_results(store, objects, kept, now=later),
-                                      expire_results(store, objects, kept, now=later))
+        sweeps = await asyncio.gather(expire_results(store, objects, publisher, kept, now=later),
+                                      expire_results(store, objects, publisher, kept, now=later))
         reported = [bundle for sweep in sweeps for bundle in sweep]
         assert reported.count(results_path.rsplit("/")[-1]) == 1
         assert len(reported) == len(set(reported))
@@ -670,7 +684,8 @@ async def test_results_are_deleted_after_results_available_until(
             for file in files:
                 async with session.get(file["url"]) as response:
                     assert response.status == 404, file["name"]
-        log = await api.ok("GET", f"/api/job/{first}/log")
+        # The line reaches the log through the logger, a moment after the sweep.
+        log = await wait_log(api, first, lambda log: any("deleted" in e["message"] for e in log))
         assert len([entry for entry in log if "deleted" in entry["message"]]) == 1
         # The documents the job read were uploaded, not results: they stay.
         source = (await api.ok("GET", f"/api/job/{first}/input/1"))["sourceBundle"]

@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from services.gateway.gatecloud.bodies import Control, read_body, split_list
+from services.gateway.gatecloud.joblog import log_event
 from services.gateway.gatecloud.jobs import change
 from services.gateway.gatecloud.records import (
     CONFIGURING,
@@ -21,7 +22,6 @@ from services.gateway.gatecloud.records import (
     current,
     default_output_prefix,
     job_url,
-    log_event,
     missing_parts,
     read_run_report,
     reports_prefix,
@@ -151,7 +151,7 @@ async def launch(request: web.Request, job: Document, core: Document | None) -> 
         await store.gate_jobs.update_one({"_id": job["_id"], "starts": start},
                                          {"$set": before, "$inc": {"version": 1}})
         raise
-    await log_event(store, job["_id"], f"run {start} started")
+    await log_event(request.app[BROKER].publisher, job["_id"], f"run {start} started")
 
 
 async def control(request: web.Request) -> web.Response:
@@ -172,13 +172,15 @@ async def control(request: web.Request) -> web.Response:
     elif body.action == "stop":
         # A run that has ended already is being settled: stopping it again changes nothing.
         if core is not None and not Status(core["status"]).is_final:
-            await cancel_job(store, request.app[BROKER].publisher, {"_id": job["_id"]})
-            await log_event(store, job["_id"],
+            await cancel_job(store, request.app[BROKER].publisher, {"_id": job["_id"]},
+                             request[PRINCIPAL].user_id)
+            await log_event(request.app[BROKER].publisher, job["_id"],
                             "stopped on request; results written so far kept")
     else:
         await change(request, job, {"phase": CONFIGURING})
         await request.app[OBJECTS].delete_prefix(reports_prefix(job))
-        await log_event(store, job["_id"], "reset: reports deleted, result bundles kept")
+        await log_event(request.app[BROKER].publisher, job["_id"],
+                        "reset: reports deleted, result bundles kept")
     return web.Response(status=204)
 
 

@@ -19,8 +19,10 @@ import structlog
 from aiohttp import web
 
 from services.gateway.gatecloud.data import active_reader, remove_bundle
-from services.gateway.gatecloud.records import STARTED, core_jobs, log_event, settle
-from services.gateway.keys import OBJECTS, SETTINGS, STORE
+from services.gateway.gatecloud.joblog import log_event
+from services.gateway.gatecloud.records import STARTED, core_jobs, settle
+from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
+from shared.broker import Publisher
 from shared.jobs import Status
 from shared.objects import ObjectStore
 from shared.periodic import every
@@ -57,8 +59,8 @@ async def settle_ended_runs(store: Store, objects: ObjectStore) -> list[str]:
     return settled
 
 
-async def expire_results(store: Store, objects: ObjectStore, kept: timedelta,
-                         now: datetime | None = None) -> list[str]:
+async def expire_results(store: Store, objects: ObjectStore, publisher: Publisher,
+                         kept: timedelta, now: datetime | None = None) -> list[str]:
     """Delete RESULT bundles made more than `kept` before `now`; the ids of those this call
     deleted (with several gateways, each bundle is reported and logged by one)."""
     cutoff = (now or datetime.now(UTC)) - kept
@@ -76,7 +78,7 @@ async def expire_results(store: Store, objects: ObjectStore, kept: timedelta,
             log.exception("deleting expired results failed; next round tries again",
                           bundle_id=bundle["_id"])
             continue
-        await log_event(store, bundle["job_id"],
+        await log_event(publisher, bundle["job_id"],
                         f"results {bundle['_id']} deleted: results are kept "
                         f"{kept.days} days (resultsAvailableUntil)")
         expired.append(str(bundle["_id"]))
@@ -89,7 +91,7 @@ async def housekeep(app: web.Application) -> None:
     try:
         await settle_ended_runs(app[STORE], app[OBJECTS])
     finally:  # results still expire when settling fails
-        await expire_results(app[STORE], app[OBJECTS],
+        await expire_results(app[STORE], app[OBJECTS], app[BROKER].publisher,
                              timedelta(days=app[SETTINGS].gate_results_days))
 
 

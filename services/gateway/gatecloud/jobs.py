@@ -18,6 +18,7 @@ from services.gateway.gatecloud.bodies import (
     OutputDirectoryChange,
     read_body,
 )
+from services.gateway.gatecloud.joblog import log_event
 from services.gateway.gatecloud.records import (
     DELETED,
     core_jobs,
@@ -25,7 +26,6 @@ from services.gateway.gatecloud.records import (
     files_prefix,
     job_details,
     job_url,
-    log_event,
     new_gate_job,
     parse_states,
     read_run_report,
@@ -35,7 +35,7 @@ from services.gateway.gatecloud.records import (
     visible_gate_job,
     xml_details,
 )
-from services.gateway.keys import OBJECTS, SETTINGS, STORE
+from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from shared.api import ApiError
 from shared.auth import PRINCIPAL
 from shared.jobs import new_job_id
@@ -90,7 +90,7 @@ async def create_job(request: web.Request) -> web.Response:
                                            "hour": settings.gate_price_hour,
                                            "mib": settings.gate_price_mib})
     await request.app[STORE].gate_jobs.insert_one(job)
-    await log_event(request.app[STORE], job["_id"], f"job {body.name!r} created")
+    await log_event(request.app[BROKER].publisher, job["_id"], f"job {body.name!r} created")
     return await answer_job(request, job, status=201,
                             headers={"Location": job_url(request, job["_id"])})
 
@@ -164,7 +164,7 @@ async def delete_job(request: web.Request) -> web.Response:
     listing, its own files go; result bundles stay (they are the user's data)."""
     job = await edit(request, lambda job: change(request, job, {"phase": DELETED}))
     await request.app[OBJECTS].delete_prefix(reports_prefix(job))
-    await log_event(request.app[STORE], job["_id"], "job deleted")
+    await log_event(request.app[BROKER].publisher, job["_id"], "job deleted")
     return web.Response(status=204)
 
 

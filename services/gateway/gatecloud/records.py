@@ -35,7 +35,6 @@ MIB = 1024 * 1024
 # How long a stopped run's worker gets to write its last files and report before the run is
 # settled without it (a worker that died never writes it).
 SETTLE_GRACE = timedelta(seconds=30)
-SYSTEM_TASK = 0
 
 
 def new_gate_job(
@@ -278,13 +277,3 @@ def charged_bytes(read: int) -> int:
 def xml_details(details: dict[str, Any]) -> dict[str, Any]:
     """§3.1's XML: the price as attributes (`<price setup="0" hour="0.8" mib="0"/>`)."""
     return {**details, "price": {f"@{key}": value for key, value in details["price"].items()}}
-
-
-async def log_event(store: Store, job_id: str, message: str, level: str = "info") -> None:
-    """A line of the job's own log (§9), beside its tasks' lines."""
-    now = datetime.now(UTC)
-    stamp = int(now.timestamp() * 1_000_000)
-    await store.logs.insert_one({
-        "job_id": job_id, "task_id": SYSTEM_TASK, "attempt": 0, "seq": stamp,
-        "position": stamp, "timestamp": now, "level": level, "message": message,
-    })
