@@ -25,6 +25,8 @@ class Status(IntEnum):
     COMPLETED = 2
     FAILED = 3
     CANCELLED = 4
+    # Reserved: the API's vocabulary (design.md) has it, so a client may filter on it, but
+    # nothing holds a job in this release (no quota or credit), so nothing sets it.
     SUSPENDED = 5
 
     @property
