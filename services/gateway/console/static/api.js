@@ -59,7 +59,7 @@ export async function api(method, path, body, extraHeaders = {}) {
     if (response.status === 401) onUnauthorized(error);
     throw error;
   }
-  return { data, headers: response.headers };
+  return { data, headers: response.headers, status: response.status };
 }
 
 export const STATUSES = ["Queued", "Running", "Completed", "Failed", "Cancelled", "Suspended"];

@@ -226,13 +226,15 @@ export function jobView(root, jobId) {
   async function act(action) {
     for (const button of Object.values(buttons)) button.disabled = true;
     try {
-      const { data } = await api("POST", `/api/jobs/${encodeURIComponent(jobId)}/${action}/`);
+      const { data, status } = await api("POST", `/api/jobs/${encodeURIComponent(jobId)}/${action}/`);
       if (action === "resubmit") {
         location.hash = `#/jobs/${data.id}`;
         return;
       }
       render(data);
-      say(statusLine, action === "stop" ? "Job stopped." : "Job restarted.");
+      // 202: the stop waits for the broker; the poller shows the job once it is stopped.
+      say(statusLine, action !== "stop" ? "Job restarted."
+        : status === 202 ? "Stop accepted; the job stops once the broker is back." : "Job stopped.");
       statusLine.dataset.saidAt = String(Date.now());
       poller.start();
       poller.poke();
