@@ -6,6 +6,7 @@ import pytest
 from shared.errors import MessageError
 from shared.jobspec import JobSpec
 from shared.messages import (
+    JobControl,
     JobSubmitted,
     LogEntry,
     TaskDispatch,
@@ -42,12 +43,29 @@ def test_envelope_fields_are_filled() -> None:
         (b'{"type": "task.dispatch", "job_id": "j", "task_id": -1, "attempt": 1, '
          b'"region": "r", "tool": "a:b", "workspace": "w"}', "task_id: Input should be greater"),
         (b'{"type": "job.submitted", "job_id": "x", "spec": {"tasks": []}}', "tasks"),
+        # Nothing suspends a job, so there is no suspend or resume to ask for.
+        (b'{"type": "job.control", "job_id": "j", "action": "suspend"}', "action: Input should"),
+        (b'{"type": "job.control", "job_id": "j", "action": "resume"}', "action: Input should"),
+        (b'{"type": "job.control", "job_id": "j", "action": "stop", "run": 0}',
+         "run: Input should be greater than or equal to 1"),
+        (b'{"type": "job.control", "job_id": "j", "action": "stop", "run": "two"}',
+         "run: Input should be a valid integer"),
     ],
 )
 def test_invalid_messages_say_what_is_wrong(body: bytes, fragment: str) -> None:
     with pytest.raises(MessageError) as caught:
         decode(body)
     assert fragment in str(caught.value)
+
+
+def test_a_stop_names_its_run_and_still_reads_an_older_one() -> None:
+    stop = JobControl(job_id="j", action="stop", run=2, requested_by="u")
+    assert decode(stop.encode()) == stop
+    # As an earlier release wrote it into a job's outbox: with attempts, without a run.
+    older = decode(b'{"type": "job.control", "job_id": "j", "action": "stop", '
+                   b'"attempts": {"1": 3}}')
+    assert isinstance(older, JobControl)
+    assert older.run is None
 
 
 def test_log_entry_and_failure_models() -> None:
