@@ -17,8 +17,8 @@ import structlog
 
 from services.dev.processes import Slot
 from services.dev.servers import wait_until
-from shared.consumer import RetryPolicy
 from shared.errors import ConveyorError
+from shared.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 # A child that exits at once is started again after 0.5 s, 1 s, 2 s, … up to 30 s; one that
