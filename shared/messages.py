@@ -17,8 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from shared.errors import MessageError
 from shared.jobspec import JobSpec
 
-SCHEMA_VERSION = 1
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
