@@ -162,8 +162,9 @@ async def serve_consumers(
     ready: asyncio.Event | None = None,
 ) -> None:
     """The life of a consuming service: open what it uses, serve its health endpoints,
-    consume until SIGTERM or SIGINT (or `stop` is set), then drain within the grace period
-    and close. `ready` is set once it consumes."""
+    consume (and run what `wire` asked to repeat) until SIGTERM or SIGINT (or `stop` is
+    set), then drain within the grace period, stopping the repeated work meanwhile, and
+    close. `ready` is set once it consumes."""
     stop = stop or stop_event()
     async with AsyncExitStack() as stack:
         store = (
