@@ -21,6 +21,7 @@ from yarl import URL
 
 from shared.errors import DependencyError, PublishError
 from shared.messages import Envelope
+from shared.retry import FOREVER, RetryPolicy, retrying
 from shared.settings import Settings
 from shared.topology import Topology
 
@@ -37,6 +38,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 # near 1.2k msg/s on this kind of machine; a window of hundreds keeps the same guarantee.
 CONFIRM_WINDOW = 256
 RECONNECT_INTERVAL = 1.0
+# `publish_patiently` tries again soon after a failure, then at most every 2 s, until its time
+# is up: about how often the robust connection (RECONNECT_INTERVAL) tries to come back.
+PATIENT_PUBLISH = RetryPolicy(max_attempts=FOREVER, base_delay=0.2, max_delay=2.0, jitter=0.0)
 
 
 def redact_url(url: str) -> str:
@@ -157,17 +161,9 @@ class Publisher:
     ) -> None:
         """Publish, riding out a broker outage of up to `within` seconds (the robust
         connection reconnects by itself); then give up with the last error."""
-        deadline = asyncio.get_running_loop().time() + within
-        pause = 0.2
-        while True:
-            try:
-                await asyncio.wait_for(self.publish(exchange, routing_key, message), 10)
-                return
-            except CONNECTION_ERRORS:
-                if asyncio.get_running_loop().time() + pause > deadline:
-                    raise
-                await asyncio.sleep(pause)
-                pause = min(2.0, pause * 2)
+        await retrying(
+            lambda _: asyncio.wait_for(self.publish(exchange, routing_key, message), 10),
+            PATIENT_PUBLISH, CONNECTION_ERRORS, within=within)
 
     async def publish_many(
         self, items: Iterable[tuple[str, str, Envelope]], window: int = CONFIRM_WINDOW

@@ -29,10 +29,11 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from shared.broker import CONNECTION_ERRORS, Publisher, build_message
-from shared.delivery import Delivery, RetryPolicy
+from shared.delivery import Delivery
 from shared.errors import MessageError, PermanentError, Retry, TransientError
 from shared.messages import decode
 from shared.outage import HOLD_ROUNDS, STORE_DOWN, Outage
+from shared.retry import RetryPolicy
 from shared.topology import (
     ATTEMPT_HEADER,
     DEAD_AT_HEADER,

@@ -1,28 +1,12 @@
-"""What a consumer hands its handler, and how long it retries: the plain data of
-`shared.consumer`."""
+"""What a consumer hands its handler: the plain data of `shared.consumer`."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from aio_pika.abc import AbstractIncomingMessage
 
 from shared.messages import Message
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 300.0
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt `attempt` (1-based): doubling from
-        `base_delay`, capped, with jitter in [50 %, 100 %] so that retries spread out."""
-        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        jitter: float = (rng or random).random()
-        return ceiling * (0.5 + 0.5 * jitter)
 
 
 @dataclass

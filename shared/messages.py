@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from shared.errors import MessageError
 from shared.jobspec import JobSpec
 
-SCHEMA_VERSION = 1
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 

@@ -18,6 +18,7 @@ from minio import Minio
 from minio.error import MinioException, S3Error
 
 from shared.errors import DependencyError
+from shared.periodic import Periodic
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -28,6 +29,11 @@ log = structlog.get_logger(__name__)
 PART_SIZE = 0
 PARALLEL_PARTS = 2
 CHUNK_SIZE = 1024 * 1024
+# What minio, its HTTP pool and the network raise when S3 is away or refuses.
+S3_FAILURES: tuple[type[Exception], ...] = (MinioException, urllib3.exceptions.HTTPError,
+                                            OSError)
+# Stale uploads are counted in hours (CONVEYOR_STALE_UPLOAD_HOURS): an hourly sweep is enough.
+UPLOAD_SWEEP_INTERVAL = 3600.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class ObjectStore:
     async def ping(self) -> None:
         try:
             exists = await asyncio.to_thread(self.client.bucket_exists, self.bucket)
-        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except S3_FAILURES as exc:
             raise DependencyError(f"S3 did not answer: {exc}") from exc
         if not exists:
             raise DependencyError(f"S3 bucket {self.bucket!r} does not exist")
@@ -241,16 +247,13 @@ async def sweep_stale_uploads(store: ObjectStore, settings: Settings) -> int:
     return len(aborted)
 
 
-async def keep_sweeping_stale_uploads(store: ObjectStore, settings: Settings,
-                                      interval: float = 3600.0) -> None:
-    """Sweep now, then every `interval` seconds, until cancelled (a worker owns this task
-    from its start to its shutdown). A failed round is logged; the next one tries again."""
-    while True:
-        try:
-            await sweep_stale_uploads(store, settings)
-        except (MinioException, urllib3.exceptions.HTTPError, OSError):
-            log.warning("sweeping stale multipart uploads failed", exc_info=True)
-        await asyncio.sleep(interval)
+def upload_sweeper(store: ObjectStore, settings: Settings,
+                   interval: float = UPLOAD_SWEEP_INTERVAL) -> Periodic:
+    """The sweep, now and then every `interval` seconds, for a worker to own from its start
+    to its shutdown (any worker may run it)."""
+    return Periodic("sweeping stale multipart uploads",
+                    lambda: sweep_stale_uploads(store, settings), interval, at_start=True,
+                    expected=S3_FAILURES)
 
 
 def make_client(settings: Settings, http: urllib3.PoolManager, endpoint: str = "") -> Minio:
@@ -281,7 +284,7 @@ async def open_objects(settings: Settings) -> AsyncIterator[ObjectStore]:
     store = ObjectStore(client, settings.s3_bucket, signer)
     try:
         await store.ensure_bucket()
-    except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+    except S3_FAILURES as exc:
         raise DependencyError(f"S3 at {settings.s3_endpoint} did not answer: {exc}") from exc
     try:
         yield store

@@ -13,6 +13,9 @@ from collections.abc import Awaitable, Callable
 import pymongo.errors
 import structlog
 
+from shared.clock import CLOCK, Clock
+from shared.retry import FOREVER, RetryPolicy
+
 log = structlog.get_logger(__name__)
 # What PyMongo raises when no server answers (server selection, a dropped connection, a
 # network timeout): the store is away, the message is not at fault.
@@ -28,11 +31,12 @@ class Outage:
     time (doubling pauses up to `max_pause`), and an answer lets all of them go."""
 
     def __init__(self, what: str, probe: Probe, max_pause: float = 5.0,
-                 first_pause: float = 0.2) -> None:
+                 first_pause: float = 0.2, clock: Clock = CLOCK) -> None:
         self.what = what
         self.probe = probe
-        self.max_pause = max_pause
-        self.first_pause = first_pause
+        self.pauses = RetryPolicy(max_attempts=FOREVER, base_delay=first_pause,
+                                  max_delay=max_pause, jitter=0.0)
+        self.clock = clock
         self._lock = asyncio.Lock()
         self._generation = 0  # counts recoveries: a waiter that saw one need not probe
 
@@ -45,20 +49,19 @@ class Outage:
                 return True  # recovered while this one waited for the lock
             log.warning("dependency down; holding messages until it answers",
                         dependency=self.what, reason=str(reason) or type(reason).__name__)
-            pause = self.first_pause
-            loop = asyncio.get_running_loop()
-            began = loop.time()
+            began = self.clock.now()
             down = False
+            probes = 0
             while True:
-                await asyncio.sleep(pause)
+                probes += 1
+                await self.clock.sleep(self.pauses.delay(probes))
                 try:
                     await self.probe()
                 except Exception:  # still down: the next probe decides
                     down = True
-                    pause = min(self.max_pause, pause * 2)
                     continue
                 if down:
                     self._generation += 1
                     log.info("dependency answers again", dependency=self.what,
-                             down_seconds=round(loop.time() - began, 1))
+                             down_seconds=round(self.clock.now() - began, 1))
                 return down

@@ -4,7 +4,6 @@ broker with the topology declared, and build its consumers with one retry policy
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,11 +16,13 @@ from aiohttp import web
 
 from shared.batching import BatchConsumer, BatchHandler
 from shared.broker import Publisher, amqp_ready, open_amqp
-from shared.consumer import Consumer, Consuming, Handler, RetryPolicy
+from shared.consumer import Consumer, Consuming, Handler
 from shared.errors import ConveyorError
 from shared.health import Check, add_health_routes, serve_app
 from shared.objects import ObjectStore, open_objects
 from shared.outage import Outage
+from shared.periodic import Periodic
+from shared.retry import RetryPolicy
 from shared.settings import Settings
 from shared.store import Store, open_store
 from shared.topology import Topology
@@ -88,28 +89,6 @@ async def open_broker(settings: Settings, name: str, prefetch: int) -> AsyncIter
         yield Broker(connection, publisher, channel, topology, retry_policy_for(settings))
 
 
-class Background:
-    """Work a consuming service runs beside its consumers for its whole life (it takes no
-    messages): started with them, cancelled and awaited when they drain."""
-
-    in_flight = 0
-
-    def __init__(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        self.queue = name
-        self.work = work
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self.work())
-
-    async def stop(self, grace: float) -> None:
-        del grace
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-
 async def drain(consumers: Sequence[Consuming], grace: float) -> None:
     """Stop every consumer at once, each finishing in-flight work within `grace`."""
     await asyncio.gather(*(consumer.stop(grace) for consumer in consumers))
@@ -133,7 +112,12 @@ class Resources:
     store: Store | None
     objects: ObjectStore | None
     closers: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    periodic: list[Periodic] = field(default_factory=list)
     _outage: Outage | None = None
+
+    def repeat(self, periodic: Periodic) -> None:
+        """Run `periodic` beside the consumers: started after them, stopped as they drain."""
+        self.periodic.append(periodic)
 
     def on_close(self, closer: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `closer` after the consumers drained, before the connections close."""
@@ -178,8 +162,9 @@ async def serve_consumers(
     ready: asyncio.Event | None = None,
 ) -> None:
     """The life of a consuming service: open what it uses, serve its health endpoints,
-    consume until SIGTERM or SIGINT (or `stop` is set), then drain within the grace period
-    and close. `ready` is set once it consumes."""
+    consume (and run what `wire` asked to repeat) until SIGTERM or SIGINT (or `stop` is
+    set), then drain within the grace period, stopping the repeated work meanwhile, and
+    close. `ready` is set once it consumes."""
     stop = stop or stop_event()
     async with AsyncExitStack() as stack:
         store = (
@@ -199,13 +184,16 @@ async def serve_consumers(
         bound = await stack.enter_async_context(serve_app(app, settings.bind_host, port))
         for consumer in consumers:
             await consumer.start()
+        for periodic in resources.periodic:
+            periodic.start()
         log.info("ready", service=service, port=bound,
                  queues=[consumer.queue for consumer in consumers])
         if ready is not None:
             ready.set()
         await stop.wait()
         log.info("stopping", service=service, in_flight=sum(c.in_flight for c in consumers))
-        await drain(consumers, settings.grace_period)
+        await asyncio.gather(drain(consumers, settings.grace_period),
+                             *(periodic.stop() for periodic in resources.periodic))
         for closer in resources.closers:
             await closer()
     log.info("stopped", service=service)

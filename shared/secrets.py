@@ -99,10 +99,6 @@ def sealer_for(settings: Settings) -> Sealer:
     return sealer
 
 
-def new_key() -> str:
-    return Fernet.generate_key().decode()
-
-
 def open_sealed(task: TaskDispatch, settings: Settings) -> dict[str, Any]:
     """A dispatched task's parameters in the clear, for the worker that runs it."""
     opened: dict[str, Any] = sealer_for(settings).open(task.parameters)

@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from shared.errors import DependencyError, DependencyUnavailable
+from shared.retry import FOREVER, RetryPolicy, retrying
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -29,6 +30,9 @@ CONNECT_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 30.0
 # A store starting beside the service (`conveyor dev`) gets this long to answer at start-up.
 START_TIMEOUT = 5.0
+# Pings every half second while the store starts: a refusal (bad credentials) comes back at
+# once, and would otherwise be asked again in a busy loop.
+PING_AGAIN = RetryPolicy(max_attempts=FOREVER, base_delay=0.5, max_delay=0.5, jitter=0.0)
 DAY = 86_400
 # What PyMongo raises when no server answers (refused, reset, timed out, no primary).
 UNREACHABLE: tuple[type[BaseException], ...] = (ConnectionFailure,)
@@ -115,15 +119,7 @@ class Store:
 
     async def wait_until_up(self, within: float) -> None:
         """Ping until the store answers, for up to `within` seconds; then the last error."""
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
-            try:
-                await self.ping()
-                return
-            except DependencyError:
-                if asyncio.get_running_loop().time() >= deadline:
-                    raise
-                await asyncio.sleep(0.5)  # a refusal (bad credentials) comes back at once
+        await retrying(lambda _: self.ping(), PING_AGAIN, (DependencyError,), within=within)
 
     async def ensure_indexes(self, log_retention_days: int) -> None:
         await self.jobs.create_index([("organization_id", ASCENDING), ("created", DESCENDING)])

@@ -17,8 +17,8 @@ from pydantic import (
 )
 from pydantic import model_validator as _model_validator
 
-from shared.consumer import RetryPolicy
 from shared.jobspec import JobSpec
+from shared.retry import RetryPolicy
 
 MAX_PATH = 1024
 # C0 and C1 control characters (NUL among them), DEL, and lone surrogates: an S3 key or a

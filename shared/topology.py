@@ -1,5 +1,6 @@
-"""Exchanges and queues of design.md, their dead-letter and retry-delay companions, and the
-one function that declares them (idempotently: declaring twice changes nothing).
+"""The exchanges and queues of docs/architecture.md ("Messages and queues"), their
+dead-letter and retry-delay companions, and the one function that declares them
+(idempotently: declaring twice changes nothing).
 
 Every name can carry a prefix (`CONVEYOR_AMQP_PREFIX`) so that tests and side-by-side
 instances on one broker never see each other's messages.

@@ -1,4 +1,4 @@
-"""Real servers for the tests, found in design.md's order: an explicit URL from the
+"""Real servers for the tests, found in the order the README gives (Tests): an explicit URL from the
 environment, then testcontainers when a Docker engine answers, then local servers (the
 RabbitMQ already running, else a private node; nx-27017; moto_server). Every test gets its
 own queue prefix, database and bucket, and whatever a fixture starts, it stops."""

@@ -17,8 +17,9 @@ import structlog
 
 from services.dev.processes import Slot
 from services.dev.servers import wait_until
-from shared.consumer import RetryPolicy
+from shared.clock import CLOCK, Clock
 from shared.errors import ConveyorError
+from shared.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 # A child that exits at once is started again after 0.5 s, 1 s, 2 s, … up to 30 s; one that
@@ -34,6 +35,7 @@ class Supervisor:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     backoff: RetryPolicy = RESTART_BACKOFF
     steady_seconds: float = STEADY_SECONDS
+    clock: Clock = CLOCK
     _watchers: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     def watch(self, slot: Slot, after_restart: AfterRestart | None = None) -> None:
@@ -52,12 +54,11 @@ class Supervisor:
         print(f"conveyor dev: {text}", file=self.out, flush=True)
 
     async def _keep(self, slot: Slot, after_restart: AfterRestart | None) -> None:
-        loop = asyncio.get_running_loop()
         failures = 0
-        started = loop.time()
+        started = self.clock.now()
         while True:
             code = await slot.child.process.wait()
-            ran = loop.time() - started
+            ran = self.clock.now() - started
             failures = 1 if ran >= self.steady_seconds else failures + 1
             delay = self.backoff.delay(failures)
             name = slot.spec.name
@@ -65,13 +66,13 @@ class Supervisor:
                       f"{delay:.2f}s (its log: {slot.spec.log_path})")
             log.warning("child exited; restarting", child=name, code=code, delay=delay)
             await slot.child.stop()  # what it left in its process group goes too
-            await asyncio.sleep(delay)  # the backoff itself, not a wait for an event
+            await self.clock.sleep(delay)  # the backoff itself, not a wait for an event
             try:
                 slot.child = await slot.spec.start()
             except OSError as exc:  # e.g. out of file descriptors: try again, later
                 self._say(f"{name} could not be started: {exc}")
                 continue
-            started = loop.time()
+            started = self.clock.now()
             if slot.ready is not None:
                 try:
                     await wait_until(name, slot.child, slot.ready, slot.ready_within)

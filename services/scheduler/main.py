@@ -9,8 +9,9 @@ from services.scheduler.intake import Intake
 from services.scheduler.machine import Machine
 from services.scheduler.notify import Notifier
 from services.scheduler.presence import Presence
-from services.scheduler.sweeper import Sweeper
+from services.scheduler.sweeper import TICK, Sweeper
 from shared.consumer import Consuming
+from shared.periodic import Periodic
 from shared.runtime import Resources, run_service, serve_consumers
 from shared.settings import Settings
 from shared.topology import SCHEDULER_EVENTS, SCHEDULER_JOBS
@@ -25,13 +26,14 @@ async def serve(
         resources.on_close(lambda: notifier.close(settings.grace_period))
         machine = Machine(store, resources.broker.publisher, notifier.job_finished)
         intake = Intake(store, machine, settings)
+        presence = Presence(resources.broker.connection, resources.broker.topology)
+        resources.on_close(presence.close)
+        resources.repeat(Periodic("sweep", Sweeper(machine, presence, settings).tick, TICK))
         return [
             resources.broker.consumer(SCHEDULER_JOBS, intake.on_job_message,
                                       outage=resources.store_outage()),
             resources.broker.consumer(SCHEDULER_EVENTS, intake.on_event,
                                       outage=resources.store_outage()),
-            Sweeper(machine, Presence(resources.broker.connection, resources.broker.topology),
-                    settings),
         ]
 
     await serve_consumers(

@@ -11,17 +11,32 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from shared.errors import PermanentError
+from shared.errors import PermanentError, TransientError
 from shared.jobview import render_job
 from shared.netguard import ForbiddenAddressError, GuardedResolver, check_url
 from shared.objects import ObjectStore
+from shared.retry import RetryPolicy, retrying
 from shared.secrets import sealer_for
 from shared.settings import Settings
 from shared.store import Document, Store
 
 log = structlog.get_logger(__name__)
-ATTEMPTS = 4
-FIRST_BACKOFF = 1.0
+# Four tries, 1 s, 2 s and 4 s apart: a receiver restarting is waited for, one that is gone
+# does not hold a task for long.
+NOTIFY_RETRY = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=4.0, jitter=0.0)
+
+
+class NotDelivered(TransientError):
+    """A try that may succeed later (no answer, or a 5xx or 429)."""
+
+    def __init__(self, error: str, attempt: int) -> None:
+        super().__init__(error)
+        self.error = error
+        self.attempt = attempt
+
+
+def failed(error: str, attempts: int) -> Document:
+    return {"state": "failed", "error": error, "attempts": attempts}
 
 
 def public_base_url(settings: Settings) -> str:
@@ -64,11 +79,11 @@ class Notifier:
         log.info("notification", **{k: v for k, v in outcome.items() if k != "at"})
 
     async def _post(self, url: URL, body: Document, allow: bool) -> Document:
-        error = ""
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow))
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            for attempt in range(1, ATTEMPTS + 1):
+
+            async def post(attempt: int) -> Document:
                 try:
                     async with session.post(url, json=body, allow_redirects=False) as response:
                         if response.status < 300:
@@ -76,16 +91,19 @@ class Notifier:
                                     "attempts": attempt}
                         error = f"answered {response.status}"
                         if 400 <= response.status < 500 and response.status != 429:
-                            break
+                            return failed(error, attempt)  # the receiver refused it
                 except aiohttp.ClientConnectorError as exc:
-                    error = str(exc.os_error)
                     if isinstance(exc.os_error, ForbiddenAddressError):
-                        break
+                        return failed(str(exc.os_error), attempt)
+                    error = str(exc.os_error)
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     error = f"{type(exc).__name__}: {exc}"
-                if attempt < ATTEMPTS:
-                    await asyncio.sleep(FIRST_BACKOFF * 2 ** (attempt - 1))
-        return {"state": "failed", "error": error, "attempts": attempt}
+                raise NotDelivered(error, attempt)
+
+            try:
+                return await retrying(post, NOTIFY_RETRY, (NotDelivered,))
+            except NotDelivered as exc:
+                return failed(exc.error, exc.attempt)
 
     async def close(self, grace: float) -> None:
         """Let notifications under way finish within `grace`, then cancel them."""

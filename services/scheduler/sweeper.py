@@ -13,8 +13,6 @@ sweepers never act on one task twice.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -22,10 +20,10 @@ import structlog
 from services.scheduler.machine import ACTIVE, Machine
 from services.scheduler.presence import Presence
 from shared.broker import CONNECTION_ERRORS
+from shared.clock import CLOCK, Clock
 from shared.errors import DependencyError
 from shared.jobs import Status
 from shared.outage import STORE_DOWN
-from shared.runtime import Background
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -34,59 +32,56 @@ BROKER_AWAY: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, DependencyEr
 
 
 class Sweeper:
-    queue = "sweeper"
-    in_flight = 0
+    """Its `tick` runs every TICK seconds (a `Periodic` the scheduler owns); each sweep runs
+    in the ticks it is due in, one after another."""
 
-    def __init__(self, machine: Machine, presence: Presence, settings: Settings) -> None:
+    def __init__(self, machine: Machine, presence: Presence, settings: Settings,
+                 clock: Clock = CLOCK) -> None:
         self.machine = machine
         self.presence = presence
+        self.clock = clock
         self.silence = settings.task_silence_seconds
         self.dispatch_timeout = settings.dispatch_timeout_seconds
         self.lost_after = settings.worker_lost_seconds
         self._missing: dict[str, float] = {}  # worker -> when its queue was first missed
+        self._rounds = {self.lost_workers: TICK, self.silent: max(TICK, self.silence / 4),
+                        self.overdue: max(TICK, self.dispatch_timeout / 4)}
+        self._due = dict.fromkeys(self._rounds, 0.0)
         # Heartbeats cannot arrive while the broker or the store is away: silence means
-        # nothing until a whole silence period after both are back.
+        # nothing until a whole silence period after both are back. Nor do the heartbeats
+        # sent while no scheduler ran count: they are still queued.
         self._deaf_until = 0.0
-        self._rounds = Background(self.queue, self._loop)
+        self._deaf()
 
-    async def start(self) -> None:
-        self._deaf()  # the heartbeats sent while no scheduler ran are still queued
-        await self._rounds.start()
-
-    async def _loop(self) -> None:
-        rounds = {self.lost_workers: TICK, self.silent: max(TICK, self.silence / 4),
-                  self.overdue: max(TICK, self.dispatch_timeout / 4)}
-        due = dict.fromkeys(rounds, 0.0)
-        while True:
-            await asyncio.sleep(TICK)
-            if not self.presence.connection.connected.is_set():
+    async def tick(self) -> None:
+        if not self.presence.connection.connected.is_set():
+            self._deaf()
+        for step, interval in self._rounds.items():
+            now = self.clock.now()
+            if now < self._due[step]:
+                continue
+            self._due[step] = now + interval
+            try:
+                await step()
+            except STORE_DOWN as exc:  # the consumers hold their messages meanwhile
                 self._deaf()
-            for step, interval in rounds.items():
-                now = time.monotonic()
-                if now < due[step]:
-                    continue
-                due[step] = now + interval
-                try:
-                    await step()
-                except STORE_DOWN as exc:  # the consumers hold their messages meanwhile
-                    self._deaf()
-                    log.warning("sweep skipped: store unavailable", step=step.__name__,
-                                error=str(exc).split(",")[0])
-                except BROKER_AWAY as exc:
-                    self._deaf()
-                    log.warning("sweep skipped: broker unavailable", step=step.__name__,
-                                error=str(exc) or type(exc).__name__)
-                except Exception:  # the next round tries again; a sweep must not end the loop
-                    log.exception("sweep failed", step=step.__name__)
+                log.warning("sweep skipped: store unavailable", step=step.__name__,
+                            error=str(exc).split(",")[0])
+            except BROKER_AWAY as exc:
+                self._deaf()
+                log.warning("sweep skipped: broker unavailable", step=step.__name__,
+                            error=str(exc) or type(exc).__name__)
+            except Exception:  # the next round tries again; a sweep must not end the tick
+                log.exception("sweep failed", step=step.__name__)
 
     def _deaf(self) -> None:
-        self._deaf_until = time.monotonic() + self.silence
+        self._deaf_until = self.clock.now() + self.silence
 
     async def lost_workers(self) -> int:
         """Give up the tasks of workers whose control queue stayed gone; returns how many."""
         workers = await self.machine.store.jobs.distinct(
             "running_worker", {"status": int(Status.RUNNING)})
-        now = time.monotonic()
+        now = self.clock.now()
         try:
             missing = {w for w in workers if w and not await self.presence.worker_alive(w)}
         except BROKER_AWAY:
@@ -110,7 +105,7 @@ class Sweeper:
 
     async def silent(self) -> int:
         """Give up running tasks not heard of for the silence period; returns how many."""
-        if time.monotonic() < self._deaf_until:
+        if self.clock.now() < self._deaf_until:
             return 0
         cutoff = datetime.now(UTC) - timedelta(seconds=self.silence)
         jobs = await self.machine.store.jobs.find(
@@ -142,7 +137,3 @@ class Sweeper:
             if drained[region] and task is not None:
                 sent += await self.machine.resend(job, task["id"])
         return sent
-
-    async def stop(self, grace: float) -> None:
-        await self._rounds.stop(grace)
-        await self.presence.close()

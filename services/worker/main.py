@@ -9,8 +9,8 @@ from services.worker.control import ControlListener
 from services.worker.runner import TaskRunner, remove_orphaned_scratch, worker_identity
 from shared.consumer import Consuming
 from shared.errors import ConfigError
-from shared.objects import keep_sweeping_stale_uploads
-from shared.runtime import Background, Resources, run_service, serve_consumers
+from shared.objects import upload_sweeper
+from shared.runtime import Resources, run_service, serve_consumers
 from shared.settings import Settings
 from shared.topology import tasks_queue
 
@@ -32,13 +32,13 @@ async def serve(
         broker = resources.broker
         objects = resources.need_objects()
         runner = TaskRunner(broker.publisher, objects, settings, worker_identity())
+        # Uploads of workers killed mid-put that no retry came back for.
+        resources.repeat(upload_sweeper(objects, settings))
         return [
             ControlListener(broker.channel, broker.topology, runner.worker_id,
                             runner.on_control),
             broker.consumer(tasks_queue(region), runner.on_task,
                             limit=settings.worker_concurrency),
-            # Uploads of workers killed mid-put that no retry came back for.
-            Background("upload-sweeper", lambda: keep_sweeping_stale_uploads(objects, settings)),
         ]
 
     # What workers killed on this machine left behind (their tools' scratch files).

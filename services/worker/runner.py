@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import os
 import shutil
 import socket
@@ -48,6 +47,7 @@ from shared.messages import (
 )
 from shared.numbers import whole_number
 from shared.objects import ObjectStore
+from shared.periodic import Periodic
 from shared.secrets import SealedValueError, open_sealed
 from shared.settings import Settings
 from shared.toolspecs import PARAMETERS, field_errors
@@ -136,11 +136,12 @@ class TaskRunner:
         if attempt_key in self._refusals:  # refused while it was being set up
             self._refused.add(key)
             run.cancel()
-        heartbeat = asyncio.create_task(self._heartbeat(context))
+        heartbeat = Periodic("heartbeat", context.beat, self.settings.heartbeat_seconds)
+        heartbeat.start()
         try:
             await self._finish(delivery, context, run, secrets)
         finally:
-            heartbeat.cancel()
+            await heartbeat.stop()
             await asyncio.shield(context.close())
             self._running.pop(key, None)
             self._stopped.discard(key)
@@ -212,12 +213,6 @@ class TaskRunner:
         await self._failed(delivery.message, "WorkerStopped",
                            "the worker stopped before the task ended", secrets, retryable=True)
         await delivery.ack_now()
-
-    async def _heartbeat(self, context: ToolContext) -> None:
-        while True:
-            await asyncio.sleep(self.settings.heartbeat_seconds)
-            with contextlib.suppress(Exception):  # a missed beat is retried next time
-                await context.beat()
 
     async def on_control(self, delivery: Delivery) -> None:
         """A user stopped a job: cancel its task if it runs here."""

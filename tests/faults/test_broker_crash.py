@@ -56,13 +56,18 @@ async def test_jobs_submitted_across_a_broker_crash_all_complete_once(
     settings = settings_factory(**FAST, amqp_url=private_url(private_broker))
     client, account = await gateway_for(settings, aiohttp_client)
     async with backend(settings, workers=2), count_successes(settings) as successes:
+        a_third_in = asyncio.Event()
+
         async def stream() -> None:
-            for _ in range(JOBS):
+            for submitted in range(1, JOBS + 1):
                 await submit(client, account, TWO_TASKS)
+                if submitted == JOBS // 3:
+                    a_third_in.set()
                 await asyncio.sleep(SUBMIT_SECONDS / JOBS)  # a steady stream, not a burst
 
         submitting = asyncio.create_task(stream())
-        await asyncio.sleep(SUBMIT_SECONDS / 3)
+        # The broker dies a third of the way into the stream, however fast the machine is.
+        await asyncio.wait_for(a_third_in.wait(), 2 * SUBMIT_SECONDS)
         await _outage(private_broker, how, down=18.0)
         back = time.monotonic()
         await submitting

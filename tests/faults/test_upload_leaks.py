@@ -5,7 +5,6 @@ it. Run against the real S3 stand-in; the object is large enough for multipart."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -18,9 +17,9 @@ from shared.messages import TaskDispatch, TaskSucceeded, decode
 from shared.objects import (
     IncompleteUpload,
     ObjectStore,
-    keep_sweeping_stale_uploads,
     open_objects,
     sweep_stale_uploads,
+    upload_sweeper,
 )
 from shared.runtime import Broker
 from shared.settings import Settings
@@ -106,16 +105,15 @@ async def test_a_put_killed_mid_upload_leaves_nothing_behind(
         # Begun well over 3.6 ms ago: 10 MiB of its parts were up before the kill.
         stale_now = settings.model_copy(update={"stale_upload_hours": 1e-6})
         # As a worker runs it from its start: the first round is at once.
-        sweeping = asyncio.create_task(keep_sweeping_stale_uploads(objects, stale_now))
+        sweeping = upload_sweeper(objects, stale_now)
+        sweeping.start()
         try:
             deadline = asyncio.get_running_loop().time() + 10
             while await objects.incomplete_uploads():
                 assert asyncio.get_running_loop().time() < deadline, "not swept within 10 s"
                 await asyncio.sleep(0.05)
         finally:
-            sweeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeping
+            await sweeping.stop()
         assert await sweep_stale_uploads(objects, stale_now) == 0  # nothing left to abort
 
 

@@ -94,8 +94,8 @@ async def test_worker_hands_back_task_when_grace_period_runs_out(
         child.process.send_signal(signal.SIGTERM)
         assert await wait_exit(child, 20) == 0
         assert asyncio.get_running_loop().time() - started < 10
-    # Handed back at once: reported as a retryable failure, which the scheduler retries as
-    # the next attempt (the delivery itself was acked when the task started).
+    # Handed back at once: reported as a retryable failure (and its delivery acked), which
+    # the scheduler retries as the next attempt.
     while (event := decode((await wait_for_message(broker, SCHEDULER_EVENTS)).body)).type \
             == "task.progress":
         pass

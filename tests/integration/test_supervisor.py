@@ -12,7 +12,7 @@ from pathlib import Path
 
 from services.dev.processes import ChildSpec, Slot
 from services.dev.supervisor import Supervisor
-from shared.consumer import RetryPolicy
+from shared.retry import RetryPolicy
 
 BACKOFF = RetryPolicy(max_attempts=1, base_delay=0.1, max_delay=0.4)
 DELAY = re.compile(r"restarting it in ([0-9.]+)s")

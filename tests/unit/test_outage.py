@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from shared.outage import Outage
+from tests.fakeclock import FakeClock
 
 
 async def test_waiters_share_one_prober_and_all_go_when_it_answers() -> None:
@@ -16,11 +17,13 @@ async def test_waiters_share_one_prober_and_all_go_when_it_answers() -> None:
         if calls < 4:
             raise ConnectionError("still down")
 
-    outage = Outage("store", probe, max_pause=0.02, first_pause=0.01)
+    clock = FakeClock()
+    outage = Outage("store", probe, max_pause=0.5, first_pause=0.2, clock=clock)
     found_down = await asyncio.wait_for(asyncio.gather(
         *(outage.wait_until_up(ConnectionError("down")) for _ in range(5))), 5)
     assert calls == 4  # the waiters behind the first did not probe again
     assert found_down == [True] * 5
+    assert clock.slept == [0.2, 0.4, 0.5, 0.5]  # doubling pauses, capped
 
 
 async def test_a_store_that_answers_at_once_was_not_down() -> None:
@@ -30,8 +33,10 @@ async def test_a_store_that_answers_at_once_was_not_down() -> None:
     async def probe() -> None:
         return None
 
-    outage = Outage("store", probe, first_pause=0.01)
+    clock = FakeClock()
+    outage = Outage("store", probe, clock=clock)
     assert await asyncio.wait_for(outage.wait_until_up(ConnectionError("reset")), 5) is False
+    assert clock.slept == [0.2]
 
 
 async def test_a_new_outage_after_recovery_is_probed_again() -> None:
@@ -41,7 +46,10 @@ async def test_a_new_outage_after_recovery_is_probed_again() -> None:
         if not answers.pop(0):
             raise ConnectionError("down")
 
-    outage = Outage("store", probe, max_pause=0.01, first_pause=0.01)
-    await asyncio.wait_for(outage.wait_until_up(ConnectionError("down")), 5)
-    await asyncio.wait_for(outage.wait_until_up(ConnectionError("down again")), 5)
+    clock = FakeClock()
+    outage = Outage("store", probe, clock=clock)
+    assert await asyncio.wait_for(outage.wait_until_up(ConnectionError("down")), 5) is True
+    assert await asyncio.wait_for(
+        outage.wait_until_up(ConnectionError("down again")), 5) is True
     assert answers == []
+    assert clock.slept == [0.2, 0.4, 0.2, 0.4]  # each outage starts from the first pause

@@ -3,8 +3,6 @@ where results go. Every answer is JSON, or XML when the client asks for it."""
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -39,14 +37,16 @@ from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from shared.api import ApiError
 from shared.auth import PRINCIPAL
 from shared.jobs import new_job_id
+from shared.retry import RetryPolicy, retrying
 from shared.secrets import sealer_for
 from shared.store import Document
 from shared.toolspecs import split_s3_url
 from shared.xmlforms import respond
 
 T = TypeVar("T")
-# Tries of a change that meets another request's change to the same job.
-EDIT_ATTEMPTS = 8
+# Tries of a change that meets another request's change to the same job, each after a wait
+# of up to 5 ms, 10 ms, … (fully random, so that the racing requests part at once).
+EDIT_RETRY = RetryPolicy(max_attempts=8, base_delay=0.005, max_delay=0.32, jitter=1.0)
 
 
 async def list_jobs(request: web.Request) -> web.Response:
@@ -138,12 +138,10 @@ async def edit(request: web.Request, apply: Callable[[Document], Awaitable[T]],
     """`apply` (which decides from the job and calls `change`) on the job as `load` reads
     it, again on a fresh read when another request changed the job meanwhile: concurrent
     changes (two inputs added at once) all succeed, each checked against the other's."""
-    for attempt in range(EDIT_ATTEMPTS - 1):
-        try:
-            return await apply(await load(request))
-        except JobChanged:
-            await asyncio.sleep(random.uniform(0, 0.005 * 2 ** attempt))
-    return await apply(await load(request))  # the last try: JobChanged reaches the client
+    async def attempt(_: int) -> T:
+        return await apply(await load(request))
+
+    return await retrying(attempt, EDIT_RETRY, (JobChanged,))  # the last JobChanged: a 409
 
 
 async def rename_job(request: web.Request) -> web.Response:
