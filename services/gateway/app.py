@@ -15,10 +15,10 @@ from services.gateway.openapi import openapi_document
 from services.gateway.outbox import relay_ctx
 from services.gateway.routes import ROUTES, add_routes
 from services.gateway.views import base_url
-from shared.api import MAX_BODY, error_middleware
+from shared.api import MAX_BODY, dependency_middleware, error_middleware
 from shared.auth import auth_middleware
 from shared.broker import amqp_ready
-from shared.health import add_health_routes, dependency_middleware
+from shared.health import add_health_routes
 from shared.objects import open_objects
 from shared.routing import add_head_and_options
 from shared.runtime import open_broker

@@ -24,9 +24,9 @@ from services.scheduler.presence import Presence
 from shared.broker import CONNECTION_ERRORS
 from shared.errors import DependencyError
 from shared.jobs import Status
-from shared.outage import STORE_DOWN
 from shared.runtime import Background
 from shared.settings import Settings
+from shared.store import UNREACHABLE
 
 log = structlog.get_logger(__name__)
 TICK = 1.0
@@ -68,7 +68,7 @@ class Sweeper:
                 due[step] = now + interval
                 try:
                     await step()
-                except STORE_DOWN as exc:  # the consumers hold their messages meanwhile
+                except UNREACHABLE as exc:  # the consumers hold their messages meanwhile
                     self._deaf()
                     log.warning("sweep skipped: store unavailable", step=step.__name__,
                                 error=str(exc).split(",")[0])

@@ -16,7 +16,7 @@ async def test_waiters_share_one_prober_and_all_go_when_it_answers() -> None:
         if calls < 4:
             raise ConnectionError("still down")
 
-    outage = Outage("store", probe, max_pause=0.02, first_pause=0.01)
+    outage = Outage("store", probe, (ConnectionError,), max_pause=0.02, first_pause=0.01)
     found_down = await asyncio.wait_for(asyncio.gather(
         *(outage.wait_until_up(ConnectionError("down")) for _ in range(5))), 5)
     assert calls == 4  # the waiters behind the first did not probe again
@@ -30,7 +30,7 @@ async def test_a_store_that_answers_at_once_was_not_down() -> None:
     async def probe() -> None:
         return None
 
-    outage = Outage("store", probe, first_pause=0.01)
+    outage = Outage("store", probe, (ConnectionError,), first_pause=0.01)
     assert await asyncio.wait_for(outage.wait_until_up(ConnectionError("reset")), 5) is False
 
 
@@ -41,7 +41,7 @@ async def test_a_new_outage_after_recovery_is_probed_again() -> None:
         if not answers.pop(0):
             raise ConnectionError("down")
 
-    outage = Outage("store", probe, max_pause=0.01, first_pause=0.01)
+    outage = Outage("store", probe, (ConnectionError,), max_pause=0.01, first_pause=0.01)
     await asyncio.wait_for(outage.wait_until_up(ConnectionError("down")), 5)
     await asyncio.wait_for(outage.wait_until_up(ConnectionError("down again")), 5)
     assert answers == []
