@@ -35,11 +35,12 @@ from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from services.gateway.views import store_and_publish
 from shared.api import ApiError
 from shared.auth import PRINCIPAL
+from shared.gate import GateAnnotate
 from shared.jobs import Status, new_job_document
 from shared.jobspec import JobSpec, TaskSpec
 from shared.secrets import sealer_for
 from shared.store import Document
-from shared.toolspecs import GateAnnotate, field_errors
+from shared.toolspecs import field_errors
 from shared.xmlforms import respond
 
 VALID_STATES = {"start": ("READY",), "resume": ("SUSPENDED",), "stop": ("ACTIVE",),

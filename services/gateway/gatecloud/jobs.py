@@ -39,9 +39,9 @@ from services.gateway.keys import OBJECTS, SETTINGS, STORE
 from shared.api import ApiError
 from shared.auth import PRINCIPAL
 from shared.jobs import new_job_id
+from shared.params import split_s3_url
 from shared.secrets import sealer_for
 from shared.store import Document
-from shared.toolspecs import split_s3_url
 from shared.xmlforms import respond
 
 T = TypeVar("T")
