@@ -18,6 +18,7 @@ from services.gateway.gatecloud.jobs import change
 from services.gateway.gatecloud.records import (
     CONFIGURING,
     STARTED,
+    core_of,
     current,
     default_output_prefix,
     job_url,
@@ -197,7 +198,8 @@ async def list_reports(request: web.Request) -> web.Response:
 
 async def summary_report(request: web.Request) -> web.Response:
     """The run's summary: documents processed, failed and why, annotations, time, bytes."""
-    job, core = await current(request, await visible_gate_job(request))
+    job = await visible_gate_job(request)
+    core = await core_of(request, job)
     if job["phase"] != STARTED:
         raise ApiError(404, "no report: the job has not run since it was created or reset")
     state = state_of(job, core)
