@@ -6,8 +6,8 @@ imports read with `ast`, those inside functions and under `TYPE_CHECKING` too):
 - `shared` imports no service and no tool.
 - Tools (services/dev, cli, admin, producer, client, probe) start, drive or stand in for the
   services: they may import any service and any tool. Nothing imports them but other tools.
-- Importing `services.worker.main` leaves `pymongo` and `shared.store` out of
-  `sys.modules`: workers never open MongoDB, nor load the code that does (design.md).
+- Importing `services.worker.main` leaves `pymongo` (and its `bson`) and `shared.store` out
+  of `sys.modules`: workers never open MongoDB, nor load the code that does (design.md).
   aiohttp stays: a worker serves /healthz and /readyz, and its tools download over HTTP."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("gateway", "scheduler", "worker", "logger")
-WORKER_MUST_NOT_LOAD = ("pymongo", "shared.store")
+# `bson` is PyMongo's too (its distribution installs both).
+WORKER_MUST_NOT_LOAD = ("pymongo", "bson", "shared.store")
 
 
 @dataclass(frozen=True)
