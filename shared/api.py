@@ -1,6 +1,7 @@
 """What every HTTP API of Conveyor shares: errors answered as JSON, or XML when asked (a
 status, a message, and for bad input the fields at fault), the one error middleware, and the
-store's app key."""
+store's app key, and the middleware that answers any request a dependency failed the same
+way: 503, `Retry-After`, its name."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import json
 import uuid
 from typing import Any
 
+import aiormq
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from shared.errors import DependencyUnavailable
 from shared.nesting import (
     json_nesting_exceeds,
     json_values_exceed,
@@ -20,7 +23,7 @@ from shared.nesting import (
     too_many_values_message,
 )
 from shared.numbers import whole_number
-from shared.store import Store
+from shared.store import UNREACHABLE, Store, unavailable
 from shared.xmlforms import respond
 
 log = structlog.get_logger(__name__)
@@ -119,3 +122,40 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                                      "status": 500}, "error", status=500)
     response.headers["X-Request-ID"] = request_id
     return response
+
+
+# A broker connection that is down or reconnecting (a bare TimeoutError is left out: it says
+# nothing about which server was slow).
+BROKER_DOWN: tuple[type[BaseException], ...] = (
+    aiormq.exceptions.AMQPConnectionError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    aiormq.exceptions.ConnectionClosed,
+)
+
+
+def _as_unavailable(exc: BaseException) -> DependencyUnavailable | None:
+    if isinstance(exc, DependencyUnavailable):
+        return exc
+    if isinstance(exc, UNREACHABLE):
+        return unavailable(exc)
+    if isinstance(exc, BROKER_DOWN):
+        return DependencyUnavailable("rabbitmq", "RabbitMQ did not answer: "
+                                     f"{str(exc) or type(exc).__name__}")
+    return None
+
+
+@web.middleware
+async def dependency_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request that failed because MongoDB or RabbitMQ did not answer is a 503 naming the
+    server, with `Retry-After`: the client may simply try again (never a 500). Placed inside
+    the error middleware and outside authentication, which reads the store too."""
+    try:
+        return await handler(request)
+    except Exception as exc:
+        down = _as_unavailable(exc)
+        if down is None:
+            raise
+    log.warning("dependency unavailable", dependency=down.dependency, error=str(down),
+                method=request.method, path=request.path)
+    return respond(request, {"error": down.public, "status": 503, "dependency": down.dependency},
+                   "error", status=503, headers={"Retry-After": str(down.retry_after)})

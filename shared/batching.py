@@ -19,7 +19,7 @@ from shared.broker import Publisher
 from shared.consumer import dead_letter
 from shared.errors import MessageError
 from shared.messages import Message, decode
-from shared.outage import HOLD_ROUNDS, STORE_DOWN, Outage
+from shared.outage import HOLD_ROUNDS, Outage
 
 log = structlog.get_logger(__name__)
 BatchHandler = Callable[[list[Message]], Awaitable[None]]
@@ -120,8 +120,8 @@ class BatchConsumer:
             try:
                 await self.handler(messages)
                 return
-            except STORE_DOWN as exc:
-                if self.outage is None:
+            except Exception as exc:
+                if self.outage is None or not isinstance(exc, self.outage.down):
                     raise
                 if not await self.outage.wait_until_up(exc):
                     rounds += 1  # the store answers: the batch itself fails

@@ -32,7 +32,7 @@ from shared.broker import CONNECTION_ERRORS, Publisher, build_message
 from shared.delivery import Delivery
 from shared.errors import MessageError, PermanentError, Retry, TransientError
 from shared.messages import decode
-from shared.outage import HOLD_ROUNDS, STORE_DOWN, Outage
+from shared.outage import HOLD_ROUNDS, Outage
 from shared.retry import RetryPolicy
 from shared.topology import (
     ATTEMPT_HEADER,
@@ -44,8 +44,9 @@ from shared.topology import (
 )
 
 log = structlog.get_logger(__name__)
-# Failures that may pass: retried with backoff rather than dead-lettered.
-TRANSIENT: tuple[type[BaseException], ...] = (TransientError, *STORE_DOWN, *CONNECTION_ERRORS)
+# Failures that may pass: retried with backoff rather than dead-lettered (with those that
+# mean the consumer's `outage` is down, once it gave up waiting for it).
+TRANSIENT: tuple[type[BaseException], ...] = (TransientError, *CONNECTION_ERRORS)
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
@@ -79,6 +80,8 @@ class Consumer:
         self.handler = handler
         self.policy = policy
         self.outage = outage
+        self._down: tuple[type[BaseException], ...] = outage.down if outage is not None else ()
+        self._transient = (*TRANSIENT, *self._down)
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self.limit = limit
@@ -181,7 +184,7 @@ class Consumer:
                 # broker already took the delivery back with its channel.
                 log.warning("broker connection lost; the message goes back to its queue",
                             reason=str(exc) or type(exc).__name__)
-            elif isinstance(exc, TRANSIENT):
+            elif isinstance(exc, self._transient):
                 await self._retry_or_dead_letter(incoming, attempt, exc)
             elif isinstance(exc, PermanentError):
                 await self._dead_letter(incoming, _reason_text(exc))
@@ -200,7 +203,7 @@ class Consumer:
             try:
                 await self.handler(delivery)
                 return
-            except STORE_DOWN as exc:
+            except self._down as exc:
                 if self.outage is None or delivery.acked or self._stopping:
                     raise
                 if not await self.outage.wait_until_up(exc):

@@ -1,6 +1,6 @@
 """`GET /healthz` (the process is alive) and `GET /readyz` (200 when every dependency
-answers, 503 naming each one that does not), served by every service; and the middleware
-that answers any request a dependency failed the same way: 503, `Retry-After`, its name."""
+answers, 503 naming each one that does not), served by every service, the worker too (which
+is why this module names no store: see `shared.api.dependency_middleware` for the APIs)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
-import aiormq
-import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from shared.errors import DependencyUnavailable
-from shared.store import UNREACHABLE, unavailable
-from shared.xmlforms import respond
-
-log = structlog.get_logger(__name__)
 Check = Callable[[], Awaitable[None]]
 CHECK_TIMEOUT = 3.0
 
@@ -53,43 +45,6 @@ def add_health_routes(app: web.Application, service: str, checks: Mapping[str, C
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-
-
-# A broker connection that is down or reconnecting (a bare TimeoutError is left out: it says
-# nothing about which server was slow).
-BROKER_DOWN: tuple[type[BaseException], ...] = (
-    aiormq.exceptions.AMQPConnectionError,
-    aiormq.exceptions.ChannelInvalidStateError,
-    aiormq.exceptions.ConnectionClosed,
-)
-
-
-def _as_unavailable(exc: BaseException) -> DependencyUnavailable | None:
-    if isinstance(exc, DependencyUnavailable):
-        return exc
-    if isinstance(exc, UNREACHABLE):
-        return unavailable(exc)
-    if isinstance(exc, BROKER_DOWN):
-        return DependencyUnavailable("rabbitmq", "RabbitMQ did not answer: "
-                                     f"{str(exc) or type(exc).__name__}")
-    return None
-
-
-@web.middleware
-async def dependency_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A request that failed because MongoDB or RabbitMQ did not answer is a 503 naming the
-    server, with `Retry-After`: the client may simply try again (never a 500). Placed inside
-    the error middleware and outside authentication, which reads the store too."""
-    try:
-        return await handler(request)
-    except Exception as exc:
-        down = _as_unavailable(exc)
-        if down is None:
-            raise
-    log.warning("dependency unavailable", dependency=down.dependency, error=str(down),
-                method=request.method, path=request.path)
-    return respond(request, {"error": down.public, "status": 503, "dependency": down.dependency},
-                   "error", status=503, headers={"Retry-After": str(down.retry_after)})
 
 
 @asynccontextmanager

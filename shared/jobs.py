@@ -6,12 +6,14 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.jobspec import JobSpec
 from shared.redaction import REDACTED, redact, redact_text, secret_values
 from shared.secrets import Sealer
-from shared.store import Document
+
+if TYPE_CHECKING:  # the alias only: loading the store would load PyMongo into the worker
+    from shared.store import Document
 
 __all__ = ["REDACTED", "redact", "redact_text", "secret_values"]  # shown by shared.redaction
 JOB_ID_LENGTH = 11

@@ -3,23 +3,22 @@
 A store outage says nothing about the message being handled: retrying it with backoff spends
 its attempts (five of five seconds each are gone in under a minute) and then dead-letters a
 perfectly good message. A consumer whose store is down holds the delivery instead, waits here
-until the store answers again, and then handles the same delivery once more."""
+until the store answers again, and then handles the same delivery once more.
+
+Which exceptions mean "down" is the dependency's to say (`down`): this module names no
+client library, so a worker, which has no store, loads none."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import pymongo.errors
 import structlog
 
 from shared.clock import CLOCK, Clock
 from shared.retry import FOREVER, RetryPolicy
 
 log = structlog.get_logger(__name__)
-# What PyMongo raises when no server answers (server selection, a dropped connection, a
-# network timeout): the store is away, the message is not at fault.
-STORE_DOWN: tuple[type[BaseException], ...] = (pymongo.errors.ConnectionFailure,)
 Probe = Callable[[], Awaitable[None]]
 # A store that answers at once after a handler met it "down" this often was not down: the
 # message itself fails, and goes the way of any failure.
@@ -27,13 +26,16 @@ HOLD_ROUNDS = 5
 
 
 class Outage:
-    """Every handler that meets the outage waits in `wait_until_up`; one of them probes at a
-    time (doubling pauses up to `max_pause`), and an answer lets all of them go."""
+    """Every handler that meets one of the `down` exceptions waits in `wait_until_up`; one of
+    them probes at a time (doubling pauses up to `max_pause`), and an answer lets all of them
+    go."""
 
-    def __init__(self, what: str, probe: Probe, max_pause: float = 5.0,
-                 first_pause: float = 0.2, clock: Clock = CLOCK) -> None:
+    def __init__(self, what: str, probe: Probe, down: tuple[type[BaseException], ...],
+                 max_pause: float = 5.0, first_pause: float = 0.2,
+                 clock: Clock = CLOCK) -> None:
         self.what = what
         self.probe = probe
+        self.down = down
         self.pauses = RetryPolicy(max_attempts=FOREVER, base_delay=first_pause,
                                   max_delay=max_pause, jitter=0.0)
         self.clock = clock

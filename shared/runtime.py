@@ -1,14 +1,17 @@
 """What every service process does the same way: run until SIGTERM or SIGINT, connect to the
-broker with the topology declared, and build its consumers with one retry policy."""
+broker with the topology declared, and build its consumers with one retry policy.
+
+The store is handed in by the services that use it (`serve_consumers(store=open_store)`),
+never imported here: the worker runs on this module and must not load PyMongo."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
@@ -24,10 +27,14 @@ from shared.outage import Outage
 from shared.periodic import Periodic
 from shared.retry import RetryPolicy
 from shared.settings import Settings
-from shared.store import Store, open_store
 from shared.topology import Topology
 
+if TYPE_CHECKING:  # for annotations only: see the module's docstring
+    from shared.store import Store
+
 log = structlog.get_logger(__name__)
+# How a service that uses the store opens it: `shared.store.open_store`.
+StoreOpener = Callable[[Settings, str], AbstractAsyncContextManager["Store"]]
 
 
 def topology_for(settings: Settings) -> Topology:
@@ -131,7 +138,7 @@ class Resources:
     def store_outage(self) -> Outage:
         """What this service's consumers wait on while MongoDB does not answer."""
         if self._outage is None:
-            self._outage = Outage("mongodb", self.need_store().ping)
+            self._outage = self.need_store().outage()
         return self._outage
 
     def need_objects(self) -> ObjectStore:
@@ -156,7 +163,7 @@ async def serve_consumers(
     prefetch: int,
     wire: Callable[[Resources], Sequence[Consuming]],
     http: Callable[[Resources], web.Application] | None = None,
-    use_store: bool = False,
+    store: StoreOpener | None = None,
     use_objects: bool = False,
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
@@ -164,12 +171,13 @@ async def serve_consumers(
     """The life of a consuming service: open what it uses, serve its health endpoints,
     consume (and run what `wire` asked to repeat) until SIGTERM or SIGINT (or `stop` is
     set), then drain within the grace period, stopping the repeated work meanwhile, and
-    close. `ready` is set once it consumes."""
+    close. `ready` is set once it consumes; `store` opens MongoDB for a service that uses
+    it."""
     stop = stop or stop_event()
     async with AsyncExitStack() as stack:
-        store = (
-            await stack.enter_async_context(open_store(settings, f"conveyor-{service}"))
-            if use_store else None
+        opened = (
+            await stack.enter_async_context(store(settings, f"conveyor-{service}"))
+            if store is not None else None
         )
         objects = (
             await stack.enter_async_context(open_objects(settings)) if use_objects else None
@@ -177,7 +185,7 @@ async def serve_consumers(
         broker = await stack.enter_async_context(
             open_broker(settings, f"conveyor-{service}", prefetch)
         )
-        resources = Resources(broker, store, objects)
+        resources = Resources(broker, opened, objects)
         consumers = wire(resources)
         app = http(resources) if http is not None else web.Application()
         add_health_routes(app, service, resources.checks())

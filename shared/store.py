@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from shared.errors import DependencyError, DependencyUnavailable
+from shared.outage import Outage
 from shared.retry import FOREVER, RetryPolicy, retrying
 from shared.settings import Settings
 
@@ -112,6 +113,10 @@ class Store:
             raise self._down(f"no answer within {limit:g}s") from exc
         except PyMongoError as exc:
             raise self._down(reason_of(exc)) from exc
+
+    def outage(self) -> Outage:
+        """What consumers wait on while this store does not answer."""
+        return Outage("mongodb", self.ping, UNREACHABLE)
 
     def _down(self, reason: str) -> DependencyUnavailable:
         where = f" at {shown_url(self.url)}" if self.url else ""

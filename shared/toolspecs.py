@@ -1,38 +1,22 @@
-"""The parameters of every tool, as typed models. The gateway and the scheduler validate a
-job against these before anything runs; the worker parses them again to run the tool."""
+"""The registry of tools (`REGISTRY`): each tool's parameters as a typed model, its retry
+policy, and whether only a facade schedules it. The gateway and the scheduler validate a job
+against these before anything runs; the worker parses them again to run the tool."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic import model_validator as _model_validator
 
+from shared.gate import GATE_API, Facade, GateAnnotate
 from shared.jobspec import JobSpec
+from shared.params import Credentials, Params, check_printable, split_s3_url
 from shared.retry import RetryPolicy
 
 MAX_PATH = 1024
-# C0 and C1 control characters (NUL among them), DEL, and lone surrogates: an S3 key or a
-# file name with one is cut short, refused, or shown as something else than it is.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def check_printable(value: str) -> str:
-    """`value`, or ValueError naming the first control character in it and where."""
-    found = _UNPRINTABLE.search(value)
-    if found is not None:
-        raise ValueError(f"must not contain control characters (U+{ord(found[0]):04X} at "
-                         f"position {found.start()})")
-    return value
 
 
 def check_workspace_path(value: str, *, glob: bool = False) -> str:
@@ -49,50 +33,6 @@ def check_workspace_path(value: str, *, glob: bool = False) -> str:
     if not glob and any(ch in value for ch in "*?["):
         raise ValueError("must not contain wildcards")
     return value
-
-
-def split_s3_url(url: str) -> tuple[str, str]:
-    """`s3://bucket/key` -> (bucket, key); the key may be empty or end with '/'."""
-    if not url.startswith("s3://"):
-        raise ValueError("must be an s3://bucket/key URL")
-    bucket, _, key = url[len("s3://"):].partition("/")
-    if not bucket:
-        raise ValueError("names no bucket (s3://bucket/key)")
-    check_printable(url)
-    return bucket, key
-
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Credentials(Params):
-    """For an s3:// location: `access_key` and `secret_key` (and optionally `endpoint`,
-    `region`, `session_token`); for http(s): `username` and `password`, or `token`."""
-
-    access_key: str | None = None
-    secret_key: SecretStr | None = None
-    session_token: SecretStr | None = None
-    endpoint: str | None = Field(default=None, description="S3 endpoint, e.g. https://s3.eu-central-1.amazonaws.com")
-    region: str | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    token: SecretStr | None = None
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/") if value else value
-
-    @_model_validator(mode="after")
-    def _pairs(self) -> Credentials:
-        if (self.access_key is None) != (self.secret_key is None):
-            raise ValueError("access_key and secret_key go together")
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together")
-        return self
 
 
 class StorageGet(Params):
@@ -255,86 +195,50 @@ class ArchiveExtract(Params):
         return [v if v.startswith(".") else f".{v}" for v in (e.lower() for e in value)]
 
 
-def _s3_url(value: str) -> str:
-    split_s3_url(value)
-    return value
-
-
-S3Url = Annotated[str, AfterValidator(_s3_url)]
-
-
-class GateLocation(Params):
-    """An s3:// location of a GATE Cloud-style job: in the platform's storage, or (`own`) in
-    the user's bucket, reached with `credentials` or anonymously when there are none."""
-
-    url: S3Url
-    own: bool = False
-    credentials: Credentials | None = None
-
-
-class GateInput(Params):
-    id: str = Field(min_length=1, max_length=64)
-    source: S3Url = Field(description="the archive, in the platform's storage; for "
-                          "RESULTS, the folder of another run's output files")
-    type: Literal["ZIP", "TAR", "ARC", "RESULTS"]
-    encoding: str | None = None
-    mime_type_override: str | None = None
-    file_extensions: list[str] | None = Field(default=None, max_length=100)
-    mime_types: list[str] | None = Field(default=None, max_length=100)
-
-
-class GateOutput(Params):
-    id: str = Field(min_length=1, max_length=64)
-    type: Literal["GATE_XML", "INLINE_XML", "XCES", "JSON", "MIMIR"]
-    file_extension: str | None = Field(default=None, max_length=64)
-    annotation_selectors: list[str] | None = Field(default=None, max_length=100)
-    index_url: str | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-
-
-class GateAnnotate(Params):
-    """Runs a GATE Cloud-style job: the application's pipeline over every document of the
-    inputs, each output spec written under `output` (MIMIR: POSTed to its index)."""
-
-    application: GateLocation
-    inputs: list[GateInput] = Field(min_length=1, max_length=100)
-    outputs: list[GateOutput] = Field(min_length=1, max_length=100)
-    output: GateLocation
-    report: S3Url = Field(description="where the run's report goes, in the platform's storage")
-
-
-PARAMETERS: dict[str, type[Params]] = {
-    "storage:get": StorageGet,
-    "storage:put": StoragePut,
-    "debug:sleep": DebugSleep,
-    "debug:log": DebugLog,
-    "debug:fail": DebugFail,
-    "media:probe": MediaProbe,
-    "media:transcode": MediaTranscode,
-    "media:package": MediaPackage,
-    "media:thumbnail": MediaThumbnail,
-    "file:checksum": FileChecksum,
-    "archive:extract": ArchiveExtract,
-    "gate:annotate": GateAnnotate,
-}
-# Tools that only the platform itself schedules (their parameters reach platform storage the
-# gateway has checked the caller may use); the jobs API refuses them.
-INTERNAL_TOOLS = frozenset({"gate:annotate"})
-
 # How often a task is tried when it fails transiently (or its worker is lost), and how long
 # to wait in between: doubling from `base_delay`, capped, with jitter.
 DEFAULT_RETRY = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=30.0)
-RETRIES: dict[str, RetryPolicy] = {
-    "storage:get": RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=60.0),
-    "storage:put": RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=60.0),
-    "debug:fail": RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=1.0),
-    "gate:annotate": RetryPolicy(max_attempts=3, base_delay=2.0, max_delay=30.0),
+TRANSFER_RETRY = RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=60.0)
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool as the platform knows it. `internal`: only that facade schedules it (its
+    parameters reach platform storage the facade has checked the caller may use), so the
+    jobs API refuses it and sends control of its jobs to the facade."""
+
+    parameters: type[Params]
+    retry: RetryPolicy = DEFAULT_RETRY
+    internal: Facade | None = None
+
+
+REGISTRY: dict[str, Tool] = {
+    "storage:get": Tool(StorageGet, TRANSFER_RETRY),
+    "storage:put": Tool(StoragePut, TRANSFER_RETRY),
+    "debug:sleep": Tool(DebugSleep),
+    "debug:log": Tool(DebugLog),
+    "debug:fail": Tool(DebugFail, RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=1.0)),
+    "media:probe": Tool(MediaProbe),
+    "media:transcode": Tool(MediaTranscode),
+    "media:package": Tool(MediaPackage),
+    "media:thumbnail": Tool(MediaThumbnail),
+    "file:checksum": Tool(FileChecksum),
+    "archive:extract": Tool(ArchiveExtract),
+    "gate:annotate": Tool(GateAnnotate, RetryPolicy(max_attempts=3, base_delay=2.0,
+                                                    max_delay=30.0), internal=GATE_API),
 }
+PARAMETERS: dict[str, type[Params]] = {name: tool.parameters for name, tool in REGISTRY.items()}
 
 
 def retry_policy(tool: str) -> RetryPolicy:
-    return RETRIES.get(tool, DEFAULT_RETRY)
+    known = REGISTRY.get(tool)
+    return known.retry if known is not None else DEFAULT_RETRY
+
+
+def internal_to(tool: str) -> Facade | None:
+    """The facade that alone schedules `tool`, or None (the jobs API takes it)."""
+    known = REGISTRY.get(tool)
+    return known.internal if known is not None else None
 
 
 def field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:

@@ -9,16 +9,16 @@ from aiohttp import web
 
 from services.gateway.console import add_console_routes
 from services.gateway.forwarding import enable_forwarding
-from services.gateway.gatecloud.housekeeping import housekeeping_ctx
+from services.gateway.gatecloud.housekeeping import HOUSEKEEPING
 from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from services.gateway.openapi import openapi_document
 from services.gateway.outbox import relay_ctx
 from services.gateway.routes import ROUTES, add_routes
 from services.gateway.views import base_url
-from shared.api import MAX_BODY, error_middleware
+from shared.api import MAX_BODY, dependency_middleware, error_middleware
 from shared.auth import auth_middleware
 from shared.broker import amqp_ready
-from shared.health import add_health_routes, dependency_middleware
+from shared.health import add_health_routes
 from shared.objects import open_objects
 from shared.routing import add_head_and_options
 from shared.runtime import open_broker
@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> web.Application:
             app[OBJECTS] = objects
             yield
 
-    app.cleanup_ctx.extend([store_ctx, broker_ctx, objects_ctx, relay_ctx, housekeeping_ctx])
+    app.cleanup_ctx.extend([store_ctx, broker_ctx, objects_ctx, relay_ctx, *HOUSEKEEPING])
     add_health_routes(app, "gateway", {
         "rabbitmq": lambda: amqp_ready(app[BROKER].connection),
         "mongodb": lambda: app[STORE].ping(),

@@ -16,7 +16,7 @@ from shared.jobspec import JobSpec
 from shared.secrets import sealer_for
 from shared.settings import Settings
 from shared.store import Document, Store
-from shared.toolspecs import INTERNAL_TOOLS
+from shared.toolspecs import internal_to
 from shared.validation import InvalidJob, validate_job
 
 
@@ -41,8 +41,9 @@ def parse_spec(payload: Any, settings: Settings) -> JobSpec:
     except InvalidJob as exc:
         raise bad_request(exc.errors) from None
     internal = [{"field": f"tasks.{index}.tool",
-                 "message": f"{task.tool!r} runs only through the GATE Cloud API (/api/job)"}
-                for index, task in enumerate(spec.tasks) if task.tool in INTERNAL_TOOLS]
+                 "message": f"{task.tool!r} runs only through {facade.name} ({facade.path})"}
+                for index, task in enumerate(spec.tasks)
+                if (facade := internal_to(task.tool)) is not None]
     if internal:
         raise bad_request(internal)
     return spec

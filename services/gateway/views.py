@@ -19,7 +19,7 @@ from shared.jobs import FINAL, Status, ordered_tasks, parse_status
 from shared.jobspec import JobSpec
 from shared.jobview import render_job
 from shared.store import Document
-from shared.toolspecs import INTERNAL_TOOLS
+from shared.toolspecs import internal_to
 
 log = structlog.get_logger(__name__)
 DEFAULT_PAGE_SIZE = 20
@@ -130,10 +130,13 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 
 def _finished_or_conflict(job: Document, action: str) -> None:
-    if any(task["tool"] in INTERNAL_TOOLS for task in ordered_tasks(job)):
-        # Its runs belong to the GATE Cloud API, which keeps their accounting and results.
-        raise ApiError(409, f"job {job['_id']} runs through the GATE Cloud API; {action} it "
-                            f"there: POST /api/job/{job['_id']}/control")
+    for task in ordered_tasks(job):
+        # Its runs belong to the facade that scheduled it, which keeps their accounting and
+        # results.
+        facade = internal_to(task["tool"])
+        if facade is not None:
+            raise ApiError(409, f"job {job['_id']} runs through {facade.name}; {action} it "
+                                f"there: POST {facade.control_path(job['_id'])}")
     status = Status(job["status"])
     if status not in FINAL:
         raise ApiError(409, f"cannot {action} a job that is {status.text}; "

@@ -9,15 +9,15 @@ from aiohttp import web
 
 from services.logger.ingest import LogWriter
 from services.logger.views import LIMITER, add_log_routes
-from shared.api import STORE, error_middleware
+from shared.api import STORE, dependency_middleware, error_middleware
 from shared.auth import auth_middleware
 from shared.consumer import Consuming
-from shared.health import dependency_middleware
 from shared.messages import LogBatch, LogEntry
 from shared.ratelimit import Limit, MongoWindows, RateLimiter
 from shared.routing import add_head_and_options
 from shared.runtime import Resources, run_service, serve_consumers
 from shared.settings import Settings
+from shared.store import open_store
 from shared.topology import LOGGER_ENTRIES
 
 
@@ -53,7 +53,7 @@ async def serve(
     # A batch is acked only once stored, so the prefetch must hold more than one batch.
     await serve_consumers(
         settings, "logger", port=settings.logger_port, prefetch=2 * settings.log_batch_size,
-        wire=wire, http=http, use_store=True, stop=stop, ready=ready,
+        wire=wire, http=http, store=open_store, stop=stop, ready=ready,
     )
 
 

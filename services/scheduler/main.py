@@ -14,6 +14,7 @@ from shared.consumer import Consuming
 from shared.periodic import Periodic
 from shared.runtime import Resources, run_service, serve_consumers
 from shared.settings import Settings
+from shared.store import open_store
 from shared.topology import SCHEDULER_EVENTS, SCHEDULER_JOBS
 
 
@@ -38,7 +39,7 @@ async def serve(
 
     await serve_consumers(
         settings, "scheduler", port=settings.scheduler_port, prefetch=settings.prefetch,
-        wire=wire, use_store=True, use_objects=True, stop=stop, ready=ready,
+        wire=wire, store=open_store, use_objects=True, stop=stop, ready=ready,
     )
 
 

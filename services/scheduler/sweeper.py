@@ -23,8 +23,8 @@ from shared.broker import CONNECTION_ERRORS
 from shared.clock import CLOCK, Clock
 from shared.errors import DependencyError
 from shared.jobs import Status
-from shared.outage import STORE_DOWN
 from shared.settings import Settings
+from shared.store import UNREACHABLE
 
 log = structlog.get_logger(__name__)
 TICK = 1.0
@@ -63,7 +63,7 @@ class Sweeper:
             self._due[step] = now + interval
             try:
                 await step()
-            except STORE_DOWN as exc:  # the consumers hold their messages meanwhile
+            except UNREACHABLE as exc:  # the consumers hold their messages meanwhile
                 self._deaf()
                 log.warning("sweep skipped: store unavailable", step=step.__name__,
                             error=str(exc).split(",")[0])

@@ -17,9 +17,9 @@ from minio.error import S3Error
 
 from shared.broker import CONNECTION_ERRORS, Publisher
 from shared.errors import PermanentError
-from shared.jobs import redact_text
 from shared.messages import LogBatch, LogLine, TaskOutput, TaskProgress
 from shared.objects import ObjectStore
+from shared.redaction import redact_text
 from shared.settings import Settings
 from shared.topology import EVENTS_EXCHANGE, LOGS_EXCHANGE
 

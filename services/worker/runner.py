@@ -36,7 +36,6 @@ from services.worker.tools import TOOLS
 from shared.broker import CONNECTION_ERRORS, Publisher
 from shared.consumer import Delivery
 from shared.errors import PermanentError, TransientError
-from shared.jobs import redact_text, secret_values
 from shared.messages import (
     CancelTask,
     TaskDispatch,
@@ -48,6 +47,7 @@ from shared.messages import (
 from shared.numbers import whole_number
 from shared.objects import ObjectStore
 from shared.periodic import Periodic
+from shared.redaction import redact_text, secret_values
 from shared.secrets import SealedValueError, open_sealed
 from shared.settings import Settings
 from shared.toolspecs import PARAMETERS, field_errors

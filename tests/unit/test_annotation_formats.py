@@ -12,8 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.worker.annotation.formats import (
-    DEFAULT_EXTENSIONS,
-    FORMATS,
     INLINE_ROOT,
     XCES_NAMESPACE,
     nesting,
@@ -23,6 +21,7 @@ from services.worker.annotation.formats import (
 from services.worker.annotation.model import AnnotatedDocument, Annotation
 from services.worker.annotation.pipeline import Pipeline
 from services.worker.annotation.selectors import parse_selectors, select
+from shared.gate import DEFAULT_EXTENSIONS, FORMATS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gate"
 TEXT = "Ada Lovelace met Charles Babbage in London in 1833."

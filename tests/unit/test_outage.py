@@ -18,7 +18,8 @@ async def test_waiters_share_one_prober_and_all_go_when_it_answers() -> None:
             raise ConnectionError("still down")
 
     clock = FakeClock()
-    outage = Outage("store", probe, max_pause=0.5, first_pause=0.2, clock=clock)
+    outage = Outage("store", probe, (ConnectionError,), max_pause=0.5, first_pause=0.2,
+                    clock=clock)
     found_down = await asyncio.wait_for(asyncio.gather(
         *(outage.wait_until_up(ConnectionError("down")) for _ in range(5))), 5)
     assert calls == 4  # the waiters behind the first did not probe again
@@ -34,7 +35,7 @@ async def test_a_store_that_answers_at_once_was_not_down() -> None:
         return None
 
     clock = FakeClock()
-    outage = Outage("store", probe, clock=clock)
+    outage = Outage("store", probe, (ConnectionError,), clock=clock)
     assert await asyncio.wait_for(outage.wait_until_up(ConnectionError("reset")), 5) is False
     assert clock.slept == [0.2]
 
@@ -47,7 +48,7 @@ async def test_a_new_outage_after_recovery_is_probed_again() -> None:
             raise ConnectionError("down")
 
     clock = FakeClock()
-    outage = Outage("store", probe, clock=clock)
+    outage = Outage("store", probe, (ConnectionError,), clock=clock)
     assert await asyncio.wait_for(outage.wait_until_up(ConnectionError("down")), 5) is True
     assert await asyncio.wait_for(
         outage.wait_until_up(ConnectionError("down again")), 5) is True

@@ -10,7 +10,8 @@ from services.worker.context import ToolError
 from services.worker.tools.scratch import hide_scratch, without_scratch
 from shared.errors import TransientError
 from shared.media import MediaError
-from shared.toolspecs import check_printable, check_workspace_path
+from shared.params import check_printable
+from shared.toolspecs import check_workspace_path
 
 ROOTS = ["/var/tmp/conveyor-J-1-abc"]
 

@@ -20,8 +20,10 @@ from pydantic import (
 from pydantic import model_validator as _model_validator
 
 from shared.api import bad_request, parse_json_body
+from shared.gate import InputType, OutputType
 from shared.names import DisplayName
-from shared.toolspecs import field_errors, split_s3_url
+from shared.params import split_s3_url
+from shared.toolspecs import field_errors
 from shared.xmlforms import XmlBodyError, from_xml, sends_xml
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -166,7 +168,7 @@ ShortList = Annotated[str, AfterValidator(_short_list)]
 
 class InputSpec(Body):
     sourceBundle: str = Field(min_length=1, max_length=64)
-    type: Literal["ZIP", "TAR", "ARC", "RESULTS"] | None = None
+    type: InputType | None = None
     encoding: str | None = None
     mimeTypeOverride: str | None = None
     fileExtensions: ShortList | None = Field(default=None, max_length=4000)
@@ -215,7 +217,7 @@ class InputSpec(Body):
 
 
 class OutputSpec(Body):
-    type: Literal["GATE_XML", "INLINE_XML", "XCES", "JSON", "MIMIR"] = "GATE_XML"
+    type: OutputType = "GATE_XML"
     fileExtension: str | None = Field(default=None, min_length=1, max_length=64)
     annotationSelectors: ShortList | None = Field(default=None, max_length=4000)
     indexUrl: str | None = None

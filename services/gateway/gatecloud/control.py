@@ -19,6 +19,7 @@ from services.gateway.gatecloud.jobs import change
 from services.gateway.gatecloud.records import (
     CONFIGURING,
     STARTED,
+    core_of,
     current,
     default_output_prefix,
     job_url,
@@ -35,11 +36,12 @@ from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from services.gateway.views import store_and_publish
 from shared.api import ApiError
 from shared.auth import PRINCIPAL
+from shared.gate import GateAnnotate
 from shared.jobs import Status, new_job_document
 from shared.jobspec import JobSpec, TaskSpec
 from shared.secrets import sealer_for
 from shared.store import Document
-from shared.toolspecs import GateAnnotate, field_errors
+from shared.toolspecs import field_errors
 from shared.xmlforms import respond
 
 VALID_STATES = {"start": ("READY",), "resume": ("SUSPENDED",), "stop": ("ACTIVE",),
@@ -198,7 +200,8 @@ async def list_reports(request: web.Request) -> web.Response:
 
 async def summary_report(request: web.Request) -> web.Response:
     """The run's summary: documents processed, failed and why, annotations, time, bytes."""
-    job, core = await current(request, await visible_gate_job(request))
+    job = await visible_gate_job(request)
+    core = await core_of(request, job)
     if job["phase"] != STARTED:
         raise ApiError(404, "no report: the job has not run since it was created or reset")
     state = state_of(job, core)

@@ -20,6 +20,7 @@ from services.gateway.gatecloud.joblog import log_event
 from services.gateway.gatecloud.records import (
     DELETED,
     core_jobs,
+    core_of,
     current,
     files_prefix,
     job_details,
@@ -28,7 +29,6 @@ from services.gateway.gatecloud.records import (
     parse_states,
     read_run_report,
     reports_prefix,
-    settle,
     state_of,
     visible_gate_job,
     xml_details,
@@ -37,10 +37,10 @@ from services.gateway.keys import BROKER, OBJECTS, SETTINGS, STORE
 from shared.api import ApiError
 from shared.auth import PRINCIPAL
 from shared.jobs import new_job_id
+from shared.params import split_s3_url
 from shared.retry import RetryPolicy, retrying
 from shared.secrets import sealer_for
 from shared.store import Document
-from shared.toolspecs import split_s3_url
 from shared.xmlforms import respond
 
 T = TypeVar("T")
@@ -60,9 +60,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     cores = await core_jobs(store, jobs)
     listed = []
     for job in jobs:
-        core = cores.get(job["_id"])
-        job = await settle(store, request.app[OBJECTS], job, core)
-        state = state_of(job, core)
+        state = state_of(job, cores.get(job["_id"]))
         if state in states:
             listed.append({"url": job_url(request, job["_id"]), "state": state,
                            "id": job["_id"], "name": job["name"]})
@@ -71,7 +69,8 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 async def answer_job(request: web.Request, job: Document, status: int = 200,
                      headers: dict[str, str] | None = None) -> web.Response:
-    job, core = await current(request, job)
+    """The job as stored (a GET writes nothing; housekeeping settles an ended run)."""
+    core = await core_of(request, job)
     report = (await read_run_report(request.app[OBJECTS], job)
               if state_of(job, core) == "ACTIVE" else {})
     details = job_details(request, job, core, report)

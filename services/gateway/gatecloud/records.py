@@ -179,9 +179,10 @@ def worker_done(core: Document, report: dict[str, Any], now: datetime) -> bool:
 
 async def settle(store: Store, objects: ObjectStore, job: Document,
                  core: Document | None) -> Document:
-    """A started job whose core run ended, settled (once, whoever reads it first, and once
-    its worker has written its last): the run's time and bytes added, its results in the
-    default location made a data bundle."""
+    """A started job whose core run ended, settled (once, by housekeeping or by the first
+    change made to the job, and once its worker has written its last): the run's time and
+    bytes added, its results in the default location made a data bundle. Never on a GET: a
+    read shows the job ACTIVE until then."""
     if (job["phase"] != STARTED or core is None or not Status(core["status"]).is_final
             or core["runs"] == job["settled_runs"]):
         return job
@@ -213,9 +214,15 @@ async def settle(store: Store, objects: ObjectStore, job: Document,
     return await store.gate_jobs.find_one({"_id": job["_id"]}) or job
 
 
+async def core_of(request: web.Request, job: Document) -> Document | None:
+    """The core job of the job's runs (None before any), for a read: nothing is written."""
+    return (await core_jobs(request.app[STORE], [job])).get(job["_id"])
+
+
 async def current(request: web.Request, job: Document) -> tuple[Document, Document | None]:
-    """The job settled if its run ended, and the core job of its runs (None before any)."""
-    core = (await core_jobs(request.app[STORE], [job])).get(job["_id"])
+    """For a change to the job: the job settled if its run ended (so the change meets its
+    true state), and the core job of its runs (None before any)."""
+    core = await core_of(request, job)
     return await settle(request.app[STORE], request.app[OBJECTS], job, core), core
 
 

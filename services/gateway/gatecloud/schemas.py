@@ -29,6 +29,7 @@ from services.gateway.schemas import (
     obj,
     ref,
 )
+from shared.gate import INPUT_TYPES, OUTPUT_TYPES
 
 BOOLEAN = {"type": "boolean"}
 NULLABLE_NUMBER = {"type": ["number", "null"]}
@@ -57,12 +58,12 @@ OUTPUT_DIRECTORY = obj({"defaultLocation": BOOLEAN, "s3Location": STRING, **OWN_
                        xml="outputDirectory")
 INPUT_VIEW = obj({
     "url": STRING, "id": STRING, "sourceBundle": {**STRING, "description": "its URL"},
-    "type": {"enum": ["ZIP", "TAR", "ARC", "RESULTS"]}, "encoding": STRING,
+    "type": {"enum": list(INPUT_TYPES)}, "encoding": STRING,
     "mimeTypeOverride": STRING, "fileExtensions": STRING, "mimeTypes": STRING,
 }, optional=("encoding", "mimeTypeOverride", "fileExtensions", "mimeTypes"), xml="input")
 OUTPUT_VIEW = obj({
     "url": STRING, "id": STRING,
-    "type": {"enum": ["GATE_XML", "INLINE_XML", "XCES", "JSON", "MIMIR"]},
+    "type": {"enum": list(OUTPUT_TYPES)},
     "fileExtension": STRING, "annotationSelectors": STRING, "indexUrl": STRING,
     "username": STRING,
 }, optional=("fileExtension", "annotationSelectors", "indexUrl", "username"), xml="output")

@@ -24,8 +24,8 @@ from services.gateway.gatecloud.records import (
     visible_gate_job,
 )
 from services.gateway.keys import STORE
-from services.worker.annotation.formats import DEFAULT_EXTENSIONS
 from shared.api import ApiError, bad_request, not_found
+from shared.gate import DEFAULT_EXTENSIONS
 from shared.redaction import redact
 from shared.store import Document
 from shared.xmlforms import respond

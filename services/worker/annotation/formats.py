@@ -33,15 +33,8 @@ from collections.abc import Callable, Sequence
 from itertools import groupby
 
 from services.worker.annotation.model import DEFAULT_SET, AnnotatedDocument, Annotation
+from shared.gate import FORMATS
 
-FORMATS = ("GATE_XML", "INLINE_XML", "XCES", "JSON")
-DEFAULT_EXTENSIONS = {
-    "GATE_XML": ".GATE.xml", "INLINE_XML": ".inline.xml", "XCES": ".xces.xml", "JSON": ".json",
-}
-CONTENT_TYPES = {
-    "GATE_XML": "application/xml", "INLINE_XML": "application/xml", "XCES": "application/xml",
-    "JSON": "application/json",
-}
 XCES_NAMESPACE = "http://www.xces.org/schema/2003"
 INLINE_ROOT = "document"
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'

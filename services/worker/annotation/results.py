@@ -18,7 +18,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from services.worker.annotation.documents import SourceDocument
-from services.worker.annotation.formats import DEFAULT_EXTENSIONS, INLINE_ROOT
+from services.worker.annotation.formats import INLINE_ROOT
+from shared.gate import DEFAULT_EXTENSIONS
 
 # Longest first, so `.GATE.xml` is taken off whole rather than as `.xml`.
 ENDINGS = sorted(DEFAULT_EXTENSIONS.values(), key=len, reverse=True)

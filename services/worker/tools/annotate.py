@@ -27,7 +27,7 @@ from services.worker.annotation.documents import (
     SourceDocument,
     read_documents,
 )
-from services.worker.annotation.formats import CONTENT_TYPES, DEFAULT_EXTENSIONS, render
+from services.worker.annotation.formats import render
 from services.worker.annotation.model import AnnotatedDocument, Annotation
 from services.worker.annotation.pipeline import Pipeline, PipelineError
 from services.worker.annotation.report import RunReport
@@ -37,9 +37,17 @@ from services.worker.annotation.selectors import Selector, parse_selectors, sele
 from services.worker.context import ToolContext, ToolError
 from services.worker.tools.s3access import S3Location, list_keys, locate_own, s3_failure
 from shared.errors import TransientError
+from shared.gate import (
+    CONTENT_TYPES,
+    DEFAULT_EXTENSIONS,
+    GateAnnotate,
+    GateInput,
+    GateLocation,
+    GateOutput,
+)
 from shared.netguard import ForbiddenAddressError, GuardedResolver, check_url
+from shared.params import split_s3_url
 from shared.retry import RetryPolicy, retrying
-from shared.toolspecs import GateAnnotate, GateInput, GateLocation, GateOutput, split_s3_url
 
 # Platform areas this internal tool may read: the gateway put the job's files there and
 # checked that the caller owns them.

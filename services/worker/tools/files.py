@@ -20,7 +20,8 @@ from typing import IO
 from minio.error import S3Error
 
 from services.worker.context import ToolContext, ToolError
-from shared.toolspecs import ArchiveExtract, FileChecksum, check_printable
+from shared.params import check_printable
+from shared.toolspecs import ArchiveExtract, FileChecksum
 
 CHUNK = 1024 * 1024
 

@@ -17,7 +17,7 @@ from services.worker.context import ToolContext, ToolError
 from shared.errors import PermanentError, TransientError
 from shared.netguard import forbidden_address, guarded_pool_manager, refusal
 from shared.objects import ObjectStore
-from shared.toolspecs import Credentials
+from shared.params import Credentials
 
 # S3 error codes that another attempt cannot fix.
 PERMANENT_CODES = frozenset({

@@ -28,13 +28,8 @@ from shared.netguard import (
     GuardedResolver,
     check_url,
 )
-from shared.toolspecs import (
-    Credentials,
-    StorageGet,
-    StoragePut,
-    check_workspace_path,
-    split_s3_url,
-)
+from shared.params import Credentials, split_s3_url
+from shared.toolspecs import StorageGet, StoragePut, check_workspace_path
 
 MAX_REDIRECTS = 5
 CHUNK = 1024 * 1024
