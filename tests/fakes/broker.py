@@ -83,7 +83,9 @@ class FakeChannel:
 
 class FakePublisher(Publisher):
     """Records every message in `sent` (after the broker would have confirmed it). `fail`
-    makes the next publishes raise a broker error instead."""
+    makes the next publishes raise a broker error instead. `on_sent`, if set, is awaited with
+    each message before the publish returns: a test's stand-in for the service that consumes
+    it (the gateway's stop waits for the scheduler's write)."""
 
     def __init__(self, topology: Topology | None = None) -> None:
         self.fake_channel = FakeChannel()
@@ -91,6 +93,7 @@ class FakePublisher(Publisher):
         self.sent: list[Sent] = []
         self._failure: BaseException | None = None
         self._failures_left: int | None = None
+        self.on_sent: Callable[[Sent], Awaitable[None]] | None = None
 
     def fail(self, error: BaseException, times: int | None = None) -> None:
         """Raise `error` on the next `times` publishes (None: until `recover`)."""
@@ -108,7 +111,10 @@ class FakePublisher(Publisher):
                 if self._failures_left <= 0:
                     self.recover()
             raise error
-        self.sent.append(Sent(exchange, routing_key, message))
+        sent = Sent(exchange, routing_key, message)
+        self.sent.append(sent)
+        if self.on_sent is not None:
+            await self.on_sent(sent)
 
     def envelopes(self, exchange: str | None = None) -> list[Message]:
         return [s.envelope for s in self.sent if exchange is None or s.exchange == exchange]
