@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import mongomock
@@ -30,6 +31,22 @@ class Reachability:
         self.calls += 1
         if self.down:
             raise AutoReconnect("fake store is down")
+
+
+UPDATES = frozenset({"update_one", "update_many", "find_one_and_update"})
+
+
+def server_time(update: Document) -> Document:
+    """`$currentDate` as a `$set` of the time in milliseconds, as MongoDB stores a date:
+    mongomock keeps microseconds there, and a filter on the date read back (the sweeper's
+    compare-and-set on `waiting_since`) would then match nothing."""
+    stamped = update.get("$currentDate")
+    if not stamped:
+        return update
+    now = datetime.now(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    rest = {op: value for op, value in update.items() if op != "$currentDate"}
+    return {**rest, "$set": {**rest.get("$set", {}), **dict.fromkeys(stamped, now)}}
 
 
 class FakeCursor:
@@ -83,6 +100,11 @@ class FakeCollection:
         @functools.wraps(method)
         async def call(*args: Any, **kwargs: Any) -> Any:
             self._reach.check()
+            if name in UPDATES:
+                if len(args) > 1:
+                    args = (args[0], server_time(args[1]), *args[2:])
+                elif "update" in kwargs:
+                    kwargs["update"] = server_time(kwargs["update"])
             return method(*args, **kwargs)
 
         return call
@@ -124,10 +146,6 @@ class FakeStore(Store):
     @down.setter
     def down(self, value: bool) -> None:
         self.reach.down = value
-
-    def collection(self, name: str) -> FakeCollection:
-        """The adapter itself, for tests that look at what was written."""
-        return cast(FakeCollection, self.db[name])
 
 
 def fake_store() -> FakeStore:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from services.gateway.jobcontrol import rerun_job
 from services.scheduler.control import Stopper
 from services.scheduler.machine import Machine
 from shared.consumer import Delivery
@@ -278,3 +279,33 @@ async def test_events_of_an_unknown_job_change_nothing(s: Scheduler) -> None:
     await s.succeed(task_id=9)
     assert await s.job() == before
     assert len(s.publisher.sent) == 1
+
+
+async def test_a_lost_dispatch_is_resent_once_under_the_same_attempt(s: Scheduler) -> None:
+    await s.submit()
+    # The dispatch has waited a minute, as the sweeper finds it (dates are in milliseconds).
+    waited = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    await s.store.jobs.update_one({"_id": JOB}, {"$set": {"waiting_since": waited}})
+    job = await s.job()
+    assert await s.machine.resend(job, 1)
+    assert [(d.task_id, d.attempt) for d in s.dispatches()] == [(1, 1), (1, 1)]
+    # A second sweeper replica read the job before the first one re-armed it.
+    assert not await s.machine.resend(job, 1)
+    assert len(s.dispatches()) == 2
+
+
+async def test_late_messages_of_the_previous_run_change_nothing(s: Scheduler) -> None:
+    await s.submit(tasks=1)
+    await s.start()
+    await s.succeed()
+    restarted = await rerun_job(s.store, s.publisher, await s.job(), "u1")
+    await s.machine.advance(restarted, interrupted=False)
+    task = await s.task(1)
+    assert (Status(task["status"]), task["attempt"], task["attempt_base"]) == (Q, 2, 1)
+    before = await s.job()
+    await s.start(attempt=1, worker="old")
+    await s.succeed(attempt=1)
+    await s.fail(attempt=1)
+    assert await s.job() == before
+    await s.start(attempt=2)
+    assert statuses(await s.job()) == (R, [R])
