@@ -15,7 +15,7 @@ from shared.consumer import Delivery
 from shared.jobs import Status
 from shared.messages import JobControl, JobSubmitted
 from shared.topology import JOBS_EXCHANGE
-from tests.fakes import CONNECTION_LOST, Sent
+from tests.fakes import CONNECTION_LOST, Sent, unroutable
 from tests.fakes.gateway import Account, FakeGateway, fake_gateway
 
 JOBS = "/api/jobs/"
@@ -234,3 +234,21 @@ async def test_a_resubmit_copies_a_finished_job_under_a_new_id(api: Api) -> None
     assert copy["id"] != job["id"]
     assert copy["tags"] == ["x"]
     assert json.dumps(copy["tasks"][0]["parameters"]) == json.dumps(SLEEP["parameters"])
+
+
+async def test_a_store_that_does_not_answer_is_a_503_naming_it(api: Api) -> None:
+    api.gateway.store.down = True
+    response = await api.client.get(JOBS, headers=api.ann.headers)
+    answer = await response.json()
+    assert (response.status, answer["dependency"]) == (503, "mongodb")
+    assert "Retry-After" in response.headers
+
+
+async def test_an_announcement_no_queue_takes_waits_in_the_outbox(api: Api) -> None:
+    api.gateway.publisher.fail(unroutable(JOBS_EXCHANGE, "job.submitted"), times=1)
+    job = await api.submit(api.ann)
+    stored = await api.gateway.store.jobs.find_one({"_id": job["id"]})
+    assert stored is not None
+    assert stored["outbox"] == 1
+    await api.submit(api.ann)  # the broker takes the next one
+    assert len(api.gateway.publisher.sent) == 1
