@@ -9,91 +9,16 @@ from typing import Any
 import pytest
 
 from services.gateway.jobcontrol import rerun_job
-from services.scheduler.control import Stopper
-from services.scheduler.machine import Machine
-from shared.consumer import Delivery
-from shared.errors import Retry
-from shared.jobs import Status, new_job_document, task_key
-from shared.jobspec import JobSpec
-from shared.messages import (
-    CancelTask,
-    JobControl,
-    TaskDispatch,
-    TaskError,
-    TaskFailed,
-    TaskProgress,
-    TaskStarted,
-    TaskSucceeded,
-)
-from shared.store import Document
+from shared.jobs import Status, task_key
+from shared.messages import TaskDispatch, TaskProgress, TaskSucceeded
 from shared.toolspecs import DEFAULT_RETRY
-from shared.topology import CONTROL_EXCHANGE, TASKS_EXCHANGE
-from tests.fakes import FakePublisher, FakeStore, fake_store, unroutable
-
-JOB = "j-unit-1"
-TOOL = "debug:sleep"
-Q, R, C, F, X = Status.QUEUED, Status.RUNNING, Status.COMPLETED, Status.FAILED, Status.CANCELLED
-
-
-class Scheduler:
-    def __init__(self) -> None:
-        self.store: FakeStore = fake_store()
-        self.publisher = FakePublisher()
-        self.finished: list[Document] = []
-        self.machine = Machine(self.store, self.publisher, self._final)
-
-    async def _final(self, job: Document) -> None:
-        self.finished.append(job)
-
-    async def submit(self, tasks: int = 2) -> Document:
-        spec = JobSpec.model_validate(
-            {"tasks": [{"tool": TOOL, "parameters": {"seconds": 0}}] * tasks})
-        job = new_job_document(
-            JOB, spec, region="local", organization_id="o1", organization="org",
-            user_id="u1", user="ann", job_bundle_id=None, job_bundle=None,
-            now=datetime.now(UTC))
-        await self.store.jobs.insert_one(job)
-        await self.machine.advance(job, interrupted=False)
-        return await self.job()
-
-    async def job(self) -> Document:
-        found: Document | None = await self.store.jobs.find_one({"_id": JOB})
-        assert found is not None
-        return found
-
-    async def task(self, task_id: int) -> Document:
-        task: Document = (await self.job())["tasks"][task_key(task_id)]
-        return task
-
-    def dispatches(self) -> list[TaskDispatch]:
-        return [m for m in self.publisher.envelopes() if isinstance(m, TaskDispatch)]
-
-    def cancels(self) -> list[CancelTask]:
-        return [m for m in self.publisher.envelopes(CONTROL_EXCHANGE)
-                if isinstance(m, CancelTask)]
-
-    async def start(self, task_id: int = 1, attempt: int = 1, worker: str = "w1") -> None:
-        await self.machine.on_started(TaskStarted(
-            job_id=JOB, task_id=task_id, attempt=attempt, worker_id=worker))
-
-    async def succeed(self, task_id: int = 1, attempt: int = 1) -> None:
-        await self.machine.on_succeeded(TaskSucceeded(
-            job_id=JOB, task_id=task_id, attempt=attempt, result={"n": task_id}), False)
-
-    async def fail(self, task_id: int = 1, attempt: int = 1, retryable: bool = False) -> None:
-        await self.machine.on_failed(TaskFailed(
-            job_id=JOB, task_id=task_id, attempt=attempt, retryable=retryable,
-            error=TaskError(error_class="Boom", message="it broke")), False)
+from shared.topology import TASKS_EXCHANGE
+from tests.fakes.scheduler import JOB, TOOL, C, F, Q, R, Scheduler, X, statuses
 
 
 @pytest.fixture
 def s() -> Scheduler:
     return Scheduler()
-
-
-def statuses(job: Document) -> tuple[Status, list[Status]]:
-    tasks = sorted(job["tasks"].values(), key=lambda t: t["id"])
-    return Status(job["status"]), [Status(t["status"]) for t in tasks]
 
 
 async def test_a_new_job_dispatches_its_first_task_once(s: Scheduler) -> None:
@@ -237,39 +162,6 @@ async def test_giving_up_a_lost_task_stops_its_worker_and_retries_it(s: Schedule
     await s.machine.give_up(await s.job(), "WorkerLost", "again")  # not running: nothing
     assert len(s.cancels()) == 1
     assert (await s.task(1))["attempt"] == 2
-
-
-async def stop(s: Scheduler, run: int | None = 1, attempt: int = 1) -> None:
-    order = JobControl(job_id=JOB, action="stop", run=run)
-    await Stopper(s.store, s.publisher).on_stop(order, Delivery(order, attempt, False))
-
-
-async def test_a_stop_cancels_the_job_and_tells_the_workers(s: Scheduler) -> None:
-    await s.submit()
-    await s.start()
-    await stop(s)
-    assert statuses(await s.job()) == (X, [X, X])
-    [cancel] = s.cancels()
-    assert (cancel.attempts, cancel.worker_id) == ({1: 1, 2: 0}, None)
-    await s.succeed()  # the task's success arriving after the stop changes nothing
-    assert statuses(await s.job()) == (X, [X, X])
-
-
-async def test_a_stop_of_an_earlier_run_changes_nothing(s: Scheduler) -> None:
-    await s.submit()
-    await s.store.jobs.update_one({"_id": JOB}, {"$set": {"runs": 2}})
-    before = await s.job()
-    await stop(s, run=1)
-    assert await s.job() == before
-    assert s.cancels() == []
-
-
-async def test_a_stop_no_worker_hears_is_sent_again_later(s: Scheduler) -> None:
-    await s.submit()
-    s.publisher.fail(unroutable(CONTROL_EXCHANGE))
-    with pytest.raises(Retry):
-        await stop(s)
-    assert statuses(await s.job()) == (X, [X, X])
 
 
 async def test_events_of_an_unknown_job_change_nothing(s: Scheduler) -> None:
