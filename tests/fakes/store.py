@@ -77,6 +77,9 @@ class FakeCursor:
             yield document
 
 
+Hook = Callable[[], Awaitable[None]]
+
+
 class FakeCollection:
     """Every method of mongomock's collection, awaitable; `find` and `aggregate` give a
     cursor. Each call first asks whether the store is reachable."""
@@ -84,7 +87,13 @@ class FakeCollection:
     def __init__(self, collection: Any, reach: Reachability) -> None:
         self._collection = collection
         self._reach = reach
+        self._before: dict[str, Hook] = {}
         self.name: str = collection.name
+
+    def before_next(self, method: str, hook: Hook) -> None:
+        """Run `hook` once, just before the next call of `method`: another writer getting
+        in between a read and a compare-and-set."""
+        self._before[method] = hook
 
     def find(self, *args: Any, **kwargs: Any) -> FakeCursor:
         self._reach.check()
@@ -99,6 +108,9 @@ class FakeCollection:
 
         @functools.wraps(method)
         async def call(*args: Any, **kwargs: Any) -> Any:
+            hook = self._before.pop(name, None)
+            if hook is not None:
+                await hook()
             self._reach.check()
             if name in UPDATES:
                 if len(args) > 1:

@@ -8,10 +8,11 @@ import pytest
 from services.scheduler.control import Stopper
 from shared.consumer import Delivery
 from shared.errors import Retry
+from shared.jobs import task_key
 from shared.messages import JobControl
 from shared.topology import CONTROL_EXCHANGE
-from tests.fakes import unroutable
-from tests.fakes.scheduler import JOB, Scheduler, X, statuses
+from tests.fakes import FakeCollection, unroutable
+from tests.fakes.scheduler import JOB, C, Scheduler, X, statuses
 
 
 @pytest.fixture
@@ -50,3 +51,21 @@ async def test_a_stop_no_worker_hears_is_sent_again_later(s: Scheduler) -> None:
     with pytest.raises(Retry):
         await stop(s)
     assert statuses(await s.job()) == (X, [X, X])
+
+
+async def test_a_task_that_ends_while_stopping_keeps_its_outcome(s: Scheduler) -> None:
+    await s.submit()
+    await s.start()
+
+    async def task_succeeds() -> None:  # between the stop's read and its write
+        await s.succeed(1)
+
+    jobs = s.store.jobs
+    assert isinstance(jobs, FakeCollection)
+    jobs.before_next("update_one", task_succeeds)
+    await stop(s)
+    job = await s.job()
+    assert statuses(job) == (X, [C, X])
+    assert job["tasks"][task_key(1)]["result"] == {"n": 1}
+    # The workers are told the attempts as stopped: task 2 had been dispatched meanwhile.
+    assert s.cancels()[-1].attempts == {1: 1, 2: 1}
