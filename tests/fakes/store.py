@@ -3,8 +3,8 @@ with each collection an async adapter around a mongomock collection.
 
 mongomock evaluates the filters and update operators our code sends (`$in`, `$all`, dotted
 paths, `$set`, `$inc`, `$push`, `$currentDate`, `ReturnDocument.AFTER`), so no query engine
-of our own. It is not nx-27017: the stand-in's quirks (see tests/conftest.py) are not
-reproduced here, which is what the integration tests are for."""
+of our own. It is not nx-27017: that stand-in's quirks (docs/architecture.md, "Stand-ins")
+are not reproduced here, which is what the integration tests are for."""
 
 from __future__ import annotations
 
