@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -10,9 +11,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from aiormq.exceptions import AMQPError
+
 from services.dev.main import amqp_answers
 from services.dev.servers import LocalServers
+from shared.broker import open_amqp
+from shared.errors import ConveyorError
 from shared.settings import Settings, load_settings
+from shared.teardown import delete_by_prefix, vhost_of
 
 
 @asynccontextmanager
@@ -36,9 +42,27 @@ async def bench_settings() -> AsyncIterator[Settings]:
             update["s3_endpoint"] = await servers.start_s3(data)
         if not await amqp_answers(base.amqp_url):
             update["amqp_url"] = await servers.start_rabbitmq(data)
-        yield base.model_copy(update=update)
+        settings = base.model_copy(update=update)
+        try:
+            yield settings
+        finally:
+            await remove_queues(settings, settings.amqp_prefix)
     finally:
         await servers.stop()
+
+
+async def remove_queues(settings: Settings, *prefixes: str) -> None:
+    """The queues and exchanges a run declared under `prefixes`, removed: the broker may be
+    the machine's shared one, which a benchmark must leave as it found it."""
+    try:
+        async with open_amqp(settings, "conveyor-bench") as connection:
+            for prefix in prefixes:
+                await delete_by_prefix(connection, prefix, regions=settings.regions,
+                                       max_delay_seconds=settings.retry_max_delay,
+                                       vhost=vhost_of(settings.amqp_url))
+    except (ConveyorError, AMQPError, ConnectionError) as exc:
+        print(f"bench: could not remove the queues of {', '.join(prefixes)}: {exc}; run "
+              f"`conveyor admin topology delete --prefix PREFIX`", file=sys.stderr, flush=True)
 
 
 def row(name: str, value: float, unit: str, peer: str, peer_value: float,

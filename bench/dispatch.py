@@ -18,7 +18,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from bench.common import row
+from bench.common import remove_queues, row
 from services.dev.processes import ChildProcess
 from services.dev.servers import free_port
 from shared.broker import Publisher, open_amqp
@@ -190,14 +190,17 @@ async def peer(kind: str, settings: Settings) -> AsyncIterator[tuple[Callable[[]
         def send() -> None:
             dramatiq_app.noop.send(time.time())
 
-    async with processes((kind, argv, env)):
-        await asyncio.to_thread(send)
+    try:
+        async with processes((kind, argv, env)):
+            await asyncio.to_thread(send)
 
-        async def warmed() -> bool:
-            return marks.count() >= 1
+            async def warmed() -> bool:
+                return marks.count() >= 1
 
-        await wait_for(warmed, 60, f"{kind}'s warm-up task")
-        yield send, marks
+            await wait_for(warmed, 60, f"{kind}'s warm-up task")
+            yield send, marks
+    finally:
+        await remove_queues(settings, queue)  # and Dramatiq's .DQ and .XQ beside it
     marks.path.unlink(missing_ok=True)
 
 
