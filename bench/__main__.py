@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import annotate, dispatch, gatejob, gateway, logs, publish, transfer
-from bench.common import bench_settings
+from bench.common import bench_settings, remove_queues
 from shared.logging import configure_logging
 from shared.settings import Settings
 
@@ -29,10 +29,12 @@ def machine() -> str:
 
 async def run(quick: bool) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
+    prefixes: list[str] = []
     async with bench_settings() as settings:
         def fresh() -> Settings:  # each benchmark on queues and a database of its own
             tag = uuid.uuid4().hex[:8]
-            return settings.model_copy(update={"amqp_prefix": f"bench-{tag}.",
+            prefixes.append(f"bench-{tag}.")
+            return settings.model_copy(update={"amqp_prefix": prefixes[-1],
                                                "mongo_db": f"bench_{tag}"})
 
         steps: list[tuple[str, Callable[[], Awaitable[list[dict[str, Any]]]]]] = [
@@ -53,6 +55,7 @@ async def run(quick: bool) -> list[dict[str, Any]]:
                 results += await step()
             except Exception as exc:  # report and go on: a bench reports, it does not fail
                 print(f"bench: {name} failed: {type(exc).__name__}: {exc}", flush=True)
+        await remove_queues(settings, *prefixes)
     return results
 
 
